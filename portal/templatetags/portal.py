@@ -1,0 +1,61 @@
+from django import template
+
+register = template.Library()
+
+_STATE_COLOURS = {
+    "active": "success",
+    "running": "success",
+    "succeeded": "success",
+    "accepted": "success",
+    "pending": "primary",
+    "queued": "primary",
+    "running_job": "primary",
+    "starting": "primary",
+    "stopping": "primary",
+    "deleting": "primary",
+    "provisioning": "primary",
+    "stopped": "secondary",
+    "cancelled": "secondary",
+    "retired": "secondary",
+    "revoked": "secondary",
+    "expired": "secondary",
+    "disabled": "secondary",
+    "failed": "danger",
+    "error": "danger",
+    "suspended": "warning",
+    "draining": "warning",
+}
+
+
+@register.filter
+def state_colour(state: str) -> str:
+    """The badge colour of a state: one meaning across the whole product."""
+    return _STATE_COLOURS.get(str(state).lower(), "light")
+
+
+@register.simple_tag(takes_context=True)
+def query_replace(context, **kwargs) -> str:
+    """The current query string with some parameters replaced (for pagination and sorting)."""
+    query = context["request"].GET.copy()
+    for key, value in kwargs.items():
+        if value in (None, ""):
+            query.pop(key, None)
+        else:
+            query[key] = value
+    return query.urlencode()
+
+
+@register.simple_tag(takes_context=True)
+def sort_link(context, field: str, label: str) -> str:
+    """A column header link that toggles sorting by ``field``."""
+    from django.utils.html import format_html
+
+    request = context["request"]
+    current = request.GET.get("sort", "")
+    descending = current == field
+    new = f"-{field}" if descending else field
+    query = request.GET.copy()
+    query["sort"] = new
+    query.pop("page", None)
+    arrow = " ▲" if current == field else (" ▼" if current == f"-{field}" else "")
+    return format_html('<a href="?{}" class="sort-link">{}{}</a>', query.urlencode(), label, arrow)

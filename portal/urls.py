@@ -1,0 +1,23 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from portal import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz/", views.healthz, name="healthz"),
+    path("accounts/", include("tenants.urls_auth")),
+    path("", include("tenants.urls", namespace="tenants")),
+    path("subscriptions/", include("subscriptions.urls", namespace="subscriptions")),
+    path("manage/", include("adminportal.urls", namespace="adminportal")),
+    path("api/v1/", include("portal.api.urls", namespace="api")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # The split view serves Swagger UI's initialiser as a script file, which the CSP allows.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+if settings.DEBUG:
+    # Django's own admin site is a debugging aid, not the admin portal (that is /manage/).
+    urlpatterns.append(path("django-admin/", admin.site.urls))

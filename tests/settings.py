@@ -1,0 +1,19 @@
+"""Test settings: the real settings module, with test-friendly environment defaults.
+
+DATABASE_URL decides the database (SQLite by default, PostgreSQL in CI). Redis-backed
+cache and channel layer are swapped for in-memory ones unless a test asks for the real thing.
+"""
+
+import os
+
+os.environ.setdefault("CLOUDSTAMP_TESTING", "true")
+os.environ.setdefault("DEBUG", "true")
+os.environ.setdefault("SIGNUP_ENABLED", "true")
+os.environ.setdefault("DATABASE_URL", "sqlite:///var/test.sqlite3")
+
+from portal.settings import *  # noqa: F403
+
+# Hashing passwords with PBKDF2 would dominate the suite's run time.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CELERY_TASK_ALWAYS_EAGER = False
