@@ -41,11 +41,11 @@ class TenantEventsConsumer(AsyncJsonWebsocketConsumer):
         from portal.tenancy import session_tenant_id
         from tenants.models import Membership
 
-        if user is None or not user.is_authenticated or not user.is_active:
+        if user is None or not user.is_authenticated or not user.is_active or user.is_service_admin:
             return None
+        # The same choice as portal.tenancy.get_tenant_context, so the socket follows the tenant
+        # the page shows: the session's tenant if still a member there, else the first by name.
+        memberships = Membership.objects.filter(user=user, tenant__state="active").order_by("tenant__name")
         wanted = session_tenant_id(self.scope.get("session"))
-        memberships = Membership.objects.filter(user=user, tenant__state="active")
-        if wanted:
-            memberships = memberships.filter(tenant_id=wanted)
-        membership = memberships.order_by("tenant__name").first()
+        membership = (memberships.filter(tenant_id=wanted).first() if wanted else None) or memberships.first()
         return membership.tenant_id if membership else None

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "portal",
     "tenants",
     "subscriptions",
+    "gallery",
     "adminportal",
 ]
 
@@ -189,6 +190,10 @@ EMAIL_BACKEND = env_str(
 )
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
+# A real SMTP relay usually wants credentials and STARTTLS.
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Cloudstamp <noreply@localhost>")
 
 # Sessions: server-side, expire after 8 hours of inactivity, and are only ever created on login
@@ -238,7 +243,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.PortalPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "portal.api.schema.PortalAutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "EXCEPTION_HANDLER": "portal.api.exceptions.exception_handler",
@@ -255,6 +260,15 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a ``state`` (and computed ``status``) with different choices; name
+    # each enum after its model instead of letting drf-spectacular invent hashed names.
+    "ENUM_NAME_OVERRIDES": {
+        "TenantStateEnum": "tenants.models.Tenant.State",
+        "SubscriptionStateEnum": "subscriptions.models.Subscription.State",
+        "PlanStateEnum": "subscriptions.models.Plan.State",  # add-ons share it
+        "InvitationStatusEnum": "tenants.api.serializers.INVITATION_STATUSES",
+        "ApiTokenStatusEnum": "tenants.api.serializers.TOKEN_STATUSES",
+    },
 }
 
 # API tokens live at most this many days; the UI offers shorter lifetimes.

@@ -115,6 +115,8 @@ def subscription_create(
     """
     if plan.state != Plan.State.ACTIVE:
         raise ValidationError({"plan": "This plan is retired and takes no new subscriptions."})
+    if tenant.state != "active":
+        raise Conflict(f"{tenant.name} is disabled and takes no new subscriptions.", code="tenant_disabled")
     if not by_admin:
         if plan.visibility == Visibility.PRIVATE:
             raise ValidationError({"plan": "This plan is assigned by service admins only."})
@@ -229,8 +231,14 @@ def subscription_addon_add(
     """Attach an add-on (or raise its quantity). It must be offered with the plan."""
     if quantity < 1:
         raise ValidationError({"quantity": "Quantity must be at least 1."})
-    if subscription.state != Subscription.State.ACTIVE:
-        raise Conflict(f"{subscription.name} is {subscription.state}; add-ons need an active subscription.")
+    # Read the state under the row lock, not from the caller's copy: an admin may have just
+    # suspended or cancelled it.
+    locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    if locked.state != Subscription.State.ACTIVE:
+        raise Conflict(
+            f"{locked.name} is {locked.state}; add-ons need an active subscription.",
+            code="subscription_not_active",
+        )
     if addon.state != AddOn.State.ACTIVE or not addon.plans.filter(pk=subscription.plan_id).exists():
         raise ValidationError(
             {"addon": f"{addon.name} is not offered with the {subscription.plan.name} plan."}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
@@ -60,6 +61,8 @@ class User(AbstractUser):
     ``is_staff`` / ``is_superuser`` only open Django's debugging admin site.
     """
 
+    # Addressed by UUID like every other object, so ids in URLs reveal nothing (not even a count).
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email = models.EmailField("e-mail address", unique=True)
     full_name = models.CharField(max_length=150, blank=True)
     is_service_admin = models.BooleanField(

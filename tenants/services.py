@@ -298,6 +298,8 @@ def api_token_create(
     """Create an API token for ``user`` in ``tenant``. Returns the token and its secret, which
     is shown once. The role cannot exceed the creator's own role in the tenant."""
     errors = {}
+    if not Membership.objects.filter(tenant=tenant, user=user).exists():
+        raise PermissionDenied(f"{user} is not a member of {tenant.name}.")
     if role not in Role.values:
         errors["role"] = "Unknown role."
     elif ROLE_RANK[role] > ROLE_RANK[actor_role]:

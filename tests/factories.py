@@ -16,7 +16,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     email = factory.Sequence(lambda n: f"user{n}@example.com")
     username = factory.SelfAttribute("email")
     full_name = factory.Faker("name")
-    password = factory.PostGenerationMethodCall("set_password", "password")
+    password = factory.django.Password("password")
 
 
 class ServiceAdminFactory(UserFactory):
@@ -57,6 +57,7 @@ class PlanFactory(factory.django.DjangoModelFactory):
 class AddOnFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = AddOn
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Add-on {n}")
     vms = 5

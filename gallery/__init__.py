@@ -1,0 +1,1 @@
+"""The gallery: curated, versioned items whose parameter definitions generate the deploy form."""

@@ -1,0 +1,265 @@
+"""Demo data for `make run`: a service admin, two tenants with users, three plans.
+
+Everything goes through the services (so the activity log reads like a real history) with
+get-or-create semantics: a second run changes nothing. `make run` calls this on every start;
+after the first run it only prints the logins, because an "already seeded" audit event marks
+the database (``--again`` tops up whatever was deleted since).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.test.utils import override_settings
+
+from portal.audit import audit_record
+from portal.models import AuditEvent
+from subscriptions.models import AddOn, Allocation, Plan, Subscription, SubscriptionAddOn, Visibility
+from subscriptions.quota import Demand, QuotaExceeded
+from subscriptions.services import (
+    addon_create,
+    plan_create,
+    quota_reserve,
+    subscription_addon_add,
+    subscription_create,
+)
+from tenants.models import Membership, Role, Tenant, User
+from tenants.services import invitation_accept, invitation_create, tenant_create, user_create
+
+DEMO_PASSWORD = "cloudstamp-demo"
+SEEDED_ACTION = "demo.seed"
+ADMIN_EMAIL = "admin@cloudstamp.test"
+
+# Fixed namespace, so each demo allocation has the same resource id on every run.
+_DEMO_NS = uuid.UUID("6f0c3b8e-2a4d-4d8f-9a55-3c1e0d6b7a21")
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    email: str
+    full_name: str
+    tenant: str | None = None
+    role: str | None = None
+
+
+USERS = [
+    DemoUser(ADMIN_EMAIL, "Ada Admin"),
+    DemoUser("olivia@contoso.test", "Olivia Owner", "Contoso", Role.OWNER),
+    DemoUser("oscar@contoso.test", "Oscar Operator", "Contoso", Role.OPERATOR),
+    DemoUser("rita@contoso.test", "Rita Reader", "Contoso", Role.READER),
+    DemoUser("frank@fabrikam.test", "Frank Owner", "Fabrikam", Role.OWNER),
+]
+
+PLANS = [
+    {
+        "name": "Starter",
+        "description": "A couple of small VMs to try things out.",
+        "visibility": Visibility.PUBLIC,
+        "vms": 2,
+        "vcpus": 4,
+        "ram_gib": 8,
+        "disk_gib": 100,
+        "networks": 1,
+        "public_ips": 1,
+    },
+    {
+        "name": "Professional",
+        "description": "Production workloads for a team.",
+        "visibility": Visibility.PUBLIC,
+        "vms": 10,
+        "vcpus": 24,
+        "ram_gib": 64,
+        "disk_gib": 1000,
+        "networks": 4,
+        "public_ips": 3,
+    },
+    {
+        "name": "Enterprise",
+        "description": "Large estates, by invitation: ask your account manager for the code.",
+        "visibility": Visibility.CODE,
+        "invitation_code": "ENTERPRISE-DEMO",
+        "vms": 50,
+        "vcpus": 200,
+        "ram_gib": 512,
+        "disk_gib": 10000,
+        "networks": 20,
+        "public_ips": 16,
+        "max_subscriptions_per_tenant": 3,
+    },
+]
+
+ADDON = {
+    "name": "Extra compute",
+    "description": "Five more VMs with the vCPUs and memory to run them.",
+    "vms": 5,
+    "vcpus": 16,
+    "ram_gib": 32,
+    "disk_gib": 250,
+    "plans": ["Professional"],
+}
+
+# (tenant, subscription name, plan, add-ons)
+SUBSCRIPTIONS = [
+    ("Contoso", "Contoso production", "Professional", ["Extra compute"]),
+    ("Contoso", "Contoso dev/test", "Starter", []),
+    ("Fabrikam", "Fabrikam pilot", "Starter", []),
+]
+
+# (subscription name, resource label, demand): fake resources so the quota bars show something.
+ALLOCATIONS = [
+    ("Contoso production", "web-01", Demand(vms=1, vcpus=4, ram_gib=8, disk_gib=80)),
+    ("Contoso production", "web-02", Demand(vms=1, vcpus=4, ram_gib=8, disk_gib=80)),
+    ("Contoso production", "sql-01", Demand(vms=1, vcpus=8, ram_gib=32, disk_gib=500)),
+    ("Contoso production", "frontend-net", Demand(networks=1)),
+    ("Contoso production", "frontend-ip", Demand(public_ips=2)),
+    ("Contoso dev/test", "build-01", Demand(vms=1, vcpus=2, ram_gib=4, disk_gib=60)),
+    ("Fabrikam pilot", "pilot-01", Demand(vms=1, vcpus=3, ram_gib=6, disk_gib=40)),
+    ("Fabrikam pilot", "pilot-net", Demand(networks=1)),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo service admin, tenants, users, plans and subscriptions (idempotent)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--again",
+            action="store_true",
+            help="Seed even if this database was seeded before (creates only what is missing).",
+        )
+        parser.add_argument(
+            "--allow-production",
+            action="store_true",
+            help="Seed although DEBUG is false. Demo users have a published password.",
+        )
+
+    def handle(self, *args, again: bool = False, allow_production: bool = False, **options) -> None:
+        if not settings.DEBUG and not allow_production:
+            raise CommandError(
+                "DEBUG is false: refusing to create demo users with a published password. "
+                "Pass --allow-production if this really is a demo installation."
+            )
+        if AuditEvent.objects.filter(action=SEEDED_ACTION).exists() and not again:
+            self.stdout.write("Demo data: already seeded (manage.py seed_demo --again to top it up).")
+        else:
+            # Invitations mail their link on commit; the demo accepts them itself, so keep the
+            # console free of five e-mails.
+            with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"):
+                created = seed()
+            self.stdout.write(self.style.SUCCESS(f"Demo data: {created or 'nothing'} created."))
+        self._print_logins()
+
+    def _print_logins(self) -> None:
+        existing = set(
+            User.objects.filter(email__in=[u.email for u in USERS]).values_list("email", flat=True)
+        )
+        self.stdout.write(f"Logins (password {DEMO_PASSWORD!r} unless you changed it):")
+        for user in USERS:
+            if user.email not in existing:
+                continue
+            where = "service admin" if user.tenant is None else f"{user.role} of {user.tenant}"
+            self.stdout.write(f"  {user.email:<24} {where}")
+
+
+@transaction.atomic
+def seed() -> str:
+    """Create whatever part of the demo data is missing; return a summary of what was created."""
+    counts: dict[str, int] = {}
+
+    def created(kind: str) -> None:
+        counts[kind] = counts.get(kind, 0) + 1
+
+    users: dict[str, User] = {}
+    for spec in USERS:
+        user = User.objects.filter(email=spec.email).first()
+        if user is None:
+            user = user_create(
+                email=spec.email,
+                password=DEMO_PASSWORD,
+                full_name=spec.full_name,
+                is_service_admin=spec.tenant is None,
+            )
+            created("user")
+        users[spec.email] = user
+    admin = users[ADMIN_EMAIL]
+
+    tenants: dict[str, Tenant] = {}
+    for spec in USERS:
+        if spec.tenant is None:
+            continue
+        tenant = (
+            tenants.get(spec.tenant) or Tenant.objects.filter(name=spec.tenant).order_by("created").first()
+        )
+        user = users[spec.email]
+        if tenant is None:
+            # The first user listed for a tenant is its owner.
+            tenant = tenant_create(name=spec.tenant, owner=user, actor=admin)
+            created("tenant")
+        elif not Membership.objects.filter(tenant=tenant, user=user).exists():
+            # Join the way real users do: an owner invites, the user accepts.
+            owner = Membership.objects.filter(tenant=tenant, role=Role.OWNER).select_related("user").first()
+            _, token = invitation_create(
+                tenant=tenant, email=spec.email, role=spec.role, actor=owner.user if owner else admin
+            )
+            invitation_accept(raw_token=token, user=user)
+            created("membership")
+        tenants[spec.tenant] = tenant
+
+    plans: dict[str, Plan] = {}
+    for data in PLANS:
+        plan = Plan.objects.filter(name=data["name"]).first()
+        if plan is None:
+            plan = plan_create(actor=admin, **data)
+            created("plan")
+        plans[plan.name] = plan
+
+    addon = AddOn.objects.filter(name=ADDON["name"]).first()
+    if addon is None:
+        fields = {k: v for k, v in ADDON.items() if k != "plans"}
+        addon = addon_create(actor=admin, plans=[plans[name] for name in ADDON["plans"]], **fields)
+        created("add-on")
+    addons = {addon.name: addon}
+
+    subscriptions: dict[str, Subscription] = {}
+    for tenant_name, name, plan_name, addon_names in SUBSCRIPTIONS:
+        tenant = tenants[tenant_name]
+        subscription = Subscription.objects.for_tenant(tenant).filter(name=name).first()
+        if subscription is None:
+            owner = Membership.objects.filter(tenant=tenant, role=Role.OWNER).select_related("user").first()
+            subscription = subscription_create(
+                tenant=tenant, plan=plans[plan_name], actor=owner.user, name=name
+            )
+            created("subscription")
+        for addon_name in addon_names:
+            if not SubscriptionAddOn.objects.filter(
+                subscription=subscription, addon=addons[addon_name]
+            ).exists():
+                subscription_addon_add(subscription=subscription, addon=addons[addon_name], actor=admin)
+                created("add-on link")
+        subscriptions[name] = subscription
+
+    for subscription_name, label, demand in ALLOCATIONS:
+        resource_id = uuid.uuid5(_DEMO_NS, f"{subscription_name}/{label}")
+        if Allocation.objects.filter(resource_type="demo", resource_id=resource_id).exists():
+            continue
+        subscription = subscriptions[subscription_name]
+        if subscription.state != Subscription.State.ACTIVE:
+            continue  # someone suspended or cancelled it; it takes no new resources
+        try:
+            with transaction.atomic():
+                quota_reserve(
+                    subscription=subscription, demand=demand, resource_type="demo", resource_id=resource_id
+                )
+        except QuotaExceeded:
+            continue  # an admin lowered the plan since the first run; the demo need not fill it
+        created("allocation")
+
+    if counts:
+        audit_record(actor=None, tenant=None, action=SEEDED_ACTION, data={"created": counts})
+    elif not AuditEvent.objects.filter(action=SEEDED_ACTION).exists():
+        audit_record(actor=None, tenant=None, action=SEEDED_ACTION, data={"created": {}})
+    return ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in counts.items())

@@ -1,0 +1,122 @@
+"""Output shapes for plans, add-ons and subscriptions (Input serializers live in their views).
+
+Quota figures are built by two small fields rather than nested serializers: a subscription
+list renders six dimensions per row, and a comprehension is much cheaper than a nested
+serializer per dimension. The schema still documents every key (``extend_schema_field``).
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from subscriptions.models import Subscription, Visibility
+from subscriptions.quota import DIMENSION_LABELS, DIMENSIONS
+
+
+class LimitsSerializer(serializers.Serializer):
+    """Schema only: the shape ``LimitsField`` renders."""
+
+    vms = serializers.IntegerField(help_text="VMs")
+    vcpus = serializers.IntegerField(help_text="vCPUs")
+    ram_gib = serializers.IntegerField(help_text="RAM (GiB)")
+    disk_gib = serializers.IntegerField(help_text="Disk (GiB)")
+    networks = serializers.IntegerField(help_text="Networks")
+    public_ips = serializers.IntegerField(help_text="Public IPs")
+
+
+class QuotaEntrySerializer(serializers.Serializer):
+    """Schema only: one item of what ``QuotaField`` renders."""
+
+    dimension = serializers.ChoiceField(choices=[(d, DIMENSION_LABELS[d]) for d in DIMENSIONS])
+    used = serializers.IntegerField(help_text="Held by live and in-flight resources.")
+    limit = serializers.IntegerField(help_text="The plan's limit plus attached add-ons.")
+
+
+@extend_schema_field(LimitsSerializer)
+class LimitsField(serializers.Field):
+    """A plan's or add-on's quota columns as ``{"vms": 10, "vcpus": 20, …}``."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, obj) -> dict[str, int]:
+        return {d: getattr(obj, d) for d in DIMENSIONS}
+
+
+@extend_schema_field(QuotaEntrySerializer(many=True))
+class QuotaField(serializers.Field):
+    """A subscription's ``[{"dimension": "vms", "used": 1, "limit": 10}, …]`` (every dimension,
+    in reading order), from the page's usage map in ``context["usage"]`` (built by
+    ``subscriptions.selectors.quota_usage_many``)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, subscription: Subscription) -> list[dict]:
+        usage = self.context["usage"][subscription.pk]
+        used, limit = usage.used, usage.limit
+        return [{"dimension": d, "used": getattr(used, d), "limit": getattr(limit, d)} for d in DIMENSIONS]
+
+
+class PlanRefSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    name = serializers.CharField(read_only=True)
+
+
+class AddOnSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    description = serializers.CharField(read_only=True)
+    limits = LimitsField(help_text="How much each unit of this add-on adds to a subscription's limits.")
+
+
+class PlanSerializer(serializers.Serializer):
+    """A plan as tenants see it (no invitation code)."""
+
+    id = serializers.UUIDField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    description = serializers.CharField(read_only=True)
+    visibility = serializers.ChoiceField(choices=Visibility.choices, read_only=True)
+    limits = LimitsField()
+    max_subscriptions_per_tenant = serializers.IntegerField(read_only=True)
+    held = serializers.IntegerField(
+        read_only=True, help_text="How many live subscriptions to this plan your tenant holds."
+    )
+    addons = AddOnSerializer(
+        source="offered_addons", many=True, read_only=True, help_text="Add-ons offered with this plan."
+    )
+
+
+class AttachedAddOnSerializer(serializers.Serializer):
+    addon = AddOnSerializer(read_only=True)
+    quantity = serializers.IntegerField(read_only=True)
+
+
+class SubscriptionSerializer(serializers.Serializer):
+    """A subscription with its quota (used and limit per dimension)."""
+
+    id = serializers.UUIDField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    state = serializers.ChoiceField(choices=Subscription.State.choices, read_only=True)
+    state_reason = serializers.CharField(read_only=True, help_text="Why it was last suspended or cancelled.")
+    state_changed = serializers.DateTimeField(read_only=True, allow_null=True)
+    created = serializers.DateTimeField(read_only=True)
+    plan = PlanRefSerializer(read_only=True)
+    quota = QuotaField()
+
+
+class SubscriptionDetailSerializer(SubscriptionSerializer):
+    addons = AttachedAddOnSerializer(source="addon_links.all", many=True, read_only=True)
+
+
+class QuotaRowSerializer(serializers.Serializer):
+    dimension = serializers.ChoiceField(choices=[(d, DIMENSION_LABELS[d]) for d in DIMENSIONS])
+    label = serializers.CharField()
+    used = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    remaining = serializers.IntegerField()
+    percent = serializers.IntegerField(help_text="Used, in percent of the limit (capped at 100).")
+    level = serializers.ChoiceField(
+        choices=["success", "warning", "danger"], help_text="success below 70 %, warning below 90 %, danger above."
+    )

@@ -1,0 +1,100 @@
+"""Who may reach each route. Every URL pattern and API route must be listed here.
+
+- PUBLIC: anyone, signed in or not.
+- AUTH: any signed-in user; touches no tenant's data.
+- TENANT: the current tenant's data, no object id in the URL (lists, dashboards, creates).
+- Obj(param=attribute): tenant data addressed by id; ``attribute`` names the Acme object in
+  ``tests.ownership.world.World`` whose id the attacker sends. Must answer 404 to others.
+- ADMIN: service admins only.
+"""
+
+from __future__ import annotations
+
+PUBLIC = "public"
+AUTH = "authenticated"
+TENANT = "tenant"
+ADMIN = "admin"
+
+
+class Obj:
+    def __init__(self, **params: str) -> None:
+        self.params = params
+
+    def values(self, world) -> dict[str, str]:
+        out = {}
+        for param, attribute in self.params.items():
+            value = getattr(world, attribute)
+            out[param] = value if isinstance(value, str) else str(value.pk)
+        return out
+
+    def __repr__(self) -> str:
+        return f"Obj({self.params})"
+
+
+# Django's own admin site (only mounted with DEBUG, a debugging aid for staff users) is one
+# block: every route under it requires is_staff, which no tenant user or service admin has
+# unless granted by hand.
+PREFIX_RULES: dict[str, str] = {"django-admin/": "django-admin"}
+
+MATRIX: dict[str, object] = {
+    "home": PUBLIC,
+    "healthz": PUBLIC,
+    "api-schema": PUBLIC,
+    "api-docs": PUBLIC,
+    "login": PUBLIC,
+    "logout": AUTH,
+    "signup": PUBLIC,
+    "password_reset": PUBLIC,
+    "password_reset_done": PUBLIC,
+    "password_reset_confirm": PUBLIC,
+    "password_reset_complete": PUBLIC,
+    # The link's token is the secret; tested in tests/tenants/test_views.py.
+    "tenants:invitation": PUBLIC,
+    "password_change": AUTH,
+    "password_change_done": AUTH,
+    "tenants:onboarding": AUTH,
+    # --- tenant portal ---
+    "tenants:dashboard": TENANT,
+    "tenants:switch": TENANT,
+    "tenants:create": TENANT,
+    "tenants:team": TENANT,
+    "tenants:invitation_create": TENANT,
+    "tenants:tokens": TENANT,
+    "tenants:activity": TENANT,
+    "tenants:member_role": Obj(pk="bob_membership"),
+    "tenants:member_remove": Obj(pk="bob_membership"),
+    "tenants:invitation_revoke": Obj(pk="acme_invitation"),
+    "tenants:token_revoke": Obj(pk="acme_token"),
+    "subscriptions:list": TENANT,
+    "subscriptions:plans": TENANT,
+    "subscriptions:detail": Obj(pk="acme_subscription"),
+    "subscriptions:rename": Obj(pk="acme_subscription"),
+    "subscriptions:cancel": Obj(pk="acme_subscription"),
+    "subscriptions:addon_add": Obj(pk="acme_subscription"),
+    "subscriptions:addon_remove": Obj(pk="acme_subscription", addon_pk="addon"),
+    # --- admin portal: service admins only ---
+    "adminportal:overview": ADMIN,
+    "adminportal:tenants": ADMIN,
+    "adminportal:tenant_create": ADMIN,
+    "adminportal:tenant_detail": ADMIN,
+    "adminportal:tenant_disable": ADMIN,
+    "adminportal:tenant_enable": ADMIN,
+    "adminportal:users": ADMIN,
+    "adminportal:user_create": ADMIN,
+    "adminportal:user_detail": ADMIN,
+    "adminportal:user_deactivate": ADMIN,
+    "adminportal:user_activate": ADMIN,
+    "adminportal:plans": ADMIN,
+    "adminportal:plan_create": ADMIN,
+    "adminportal:plan_detail": ADMIN,
+    "adminportal:plan_edit": ADMIN,
+    "adminportal:addon_create": ADMIN,
+    "adminportal:addon_edit": ADMIN,
+    "adminportal:subscriptions": ADMIN,
+    "adminportal:subscription_create": ADMIN,
+    "adminportal:subscription_detail": ADMIN,
+    "adminportal:subscription_suspend": ADMIN,
+    "adminportal:subscription_reactivate": ADMIN,
+    "adminportal:subscription_cancel": ADMIN,
+    "adminportal:activity": ADMIN,
+}

@@ -1,0 +1,129 @@
+"""Two tenants with one of everything: Acme is the victim, charlie of Globex the attacker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from subscriptions.models import Subscription, SubscriptionAddOn
+from subscriptions.quota import Demand
+from subscriptions.services import quota_reserve
+from tenants.models import ApiToken, Invitation, Membership, Role
+from tenants.services import api_token_create, invitation_create
+from tests.factories import (
+    AddOnFactory,
+    MembershipFactory,
+    PlanFactory,
+    ServiceAdminFactory,
+    SubscriptionFactory,
+    TenantFactory,
+    UserFactory,
+)
+
+
+class _AnyId(dict):
+    """Parameter values for admin routes: any parameter gets a real id (Acme's)."""
+
+    def __init__(self, default: str) -> None:
+        super().__init__()
+        self.default = default
+
+    def __missing__(self, key: str) -> str:
+        return self.default
+
+
+@dataclass
+class World:
+    acme: object
+    globex: object
+    alice: object
+    bob: object
+    charlie: object
+    admin: object
+    plan: object
+    addon: object
+    acme_subscription: object
+    globex_subscription: object
+    bob_membership: object
+    acme_invitation: object
+    acme_invitation_raw: str
+    acme_token: object
+    alice_token: str
+    charlie_token: str
+    secrets: list[str] = field(default_factory=list)
+
+    def snapshot(self) -> tuple:
+        """Everything charlie might try to change in Acme."""
+        return (
+            list(Subscription.objects.filter(tenant=self.acme).values_list("id", "name", "state").order_by("id")),
+            list(SubscriptionAddOn.objects.filter(subscription__tenant=self.acme).values_list("addon_id", "quantity")),
+            list(Membership.objects.filter(tenant=self.acme).values_list("user_id", "role").order_by("user_id")),
+            list(Invitation.objects.filter(tenant=self.acme).values_list("id", "revoked_at", "accepted_at")),
+            list(ApiToken.objects.filter(tenant=self.acme).values_list("id", "revoked_at", "name")),
+            type(self.acme).objects.filter(pk=self.acme.pk).values_list("name", "state").get(),
+        )
+
+    def admin_values(self) -> dict:
+        return _AnyId(str(self.acme.pk))
+
+
+def build_world() -> World:
+    acme = TenantFactory(name="Acme Rockets", slug="acme")
+    globex = TenantFactory(name="Globex", slug="globex")
+    alice = UserFactory(email="alice@acme.example", full_name="Alice Acmeowner")
+    bob = UserFactory(email="bob@acme.example", full_name="Bob Acmeoperator")
+    charlie = UserFactory(email="charlie@globex.example", full_name="Charlie Globex")
+    admin = ServiceAdminFactory(email="admin@example.com", full_name="Service Admin")
+    MembershipFactory(tenant=acme, user=alice, role=Role.OWNER)
+    bob_membership = MembershipFactory(tenant=acme, user=bob, role=Role.OPERATOR)
+    MembershipFactory(tenant=globex, user=charlie, role=Role.OWNER)
+    plan = PlanFactory(name="Standard", max_subscriptions_per_tenant=5)
+    addon = AddOnFactory(name="Extra compute", plans=[plan])
+    acme_subscription = SubscriptionFactory(tenant=acme, plan=plan, name="Acme moonshot production")
+    SubscriptionAddOn.objects.create(subscription=acme_subscription, addon=addon, quantity=1)
+    globex_subscription = SubscriptionFactory(tenant=globex, plan=plan, name="Globex main")
+    with transaction.atomic():
+        quota_reserve(subscription=acme_subscription, demand=Demand(vms=1, vcpus=2), resource_type="test")
+    invitation, raw = invitation_create(tenant=acme, email="newhire@acme.example", role=Role.READER, actor=alice)
+    acme_token, alice_raw = api_token_create(
+        tenant=acme, user=alice, name="acme-deploy-pipeline", role=Role.OWNER, expires_in_days=30, actor_role=Role.OWNER
+    )
+    _, charlie_raw = api_token_create(
+        tenant=globex, user=charlie, name="globex-token", role=Role.OWNER, expires_in_days=30, actor_role=Role.OWNER
+    )
+    world = World(
+        acme=acme,
+        globex=globex,
+        alice=alice,
+        bob=bob,
+        charlie=charlie,
+        admin=admin,
+        plan=plan,
+        addon=addon,
+        acme_subscription=acme_subscription,
+        globex_subscription=globex_subscription,
+        bob_membership=bob_membership,
+        acme_invitation=invitation,
+        acme_invitation_raw=raw,
+        acme_token=acme_token,
+        alice_token=alice_raw,
+        charlie_token=charlie_raw,
+    )
+    world.secrets = [
+        "Acme Rockets",
+        "Acme moonshot production",
+        "alice@acme.example",
+        "bob@acme.example",
+        "Acmeowner",
+        "Acmeoperator",
+        "newhire@acme.example",
+        "acme-deploy-pipeline",
+        str(acme.pk),
+        str(acme_subscription.pk),
+        str(bob_membership.pk),
+        str(invitation.pk),
+        str(acme_token.pk),
+        acme_token.prefix,
+    ]
+    return world
