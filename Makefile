@@ -103,7 +103,7 @@ clean: ## remove caches, collected static files and test leftovers (keeps .venv,
 	find . -path ./.venv -prune -o -path ./node_modules -prune -o -name __pycache__ -type d -print0 \
 		| xargs -0 rm -rf
 	rm -rf .pytest_cache .ruff_cache staticfiles artifacts
-	rm -f var/celerybeat-schedule* var/test*.sqlite3* var/*.log
+	rm -f var/celerybeat-schedule* var/*.sqlite3* var/*.log
 
 distclean: clean ## clean, and remove .venv, node_modules and the development database
 	rm -rf $(VENV) node_modules

@@ -195,7 +195,11 @@ class UserDataTemplate:
                 line_start = text.rfind("\n", 0, start) + 1
                 line_end = text.find("\n", end)
                 line_end = len(text) if line_end == -1 else line_end
-                if line_start >= position and not text[line_start:start].strip() and not text[end:line_end].strip():
+                if (
+                    line_start >= position
+                    and not text[line_start:start].strip()
+                    and not text[end:line_end].strip()
+                ):
                     start, end = line_start, min(line_end + 1, len(text))
             literal(text[position:start], position)
             position = end
@@ -242,7 +246,10 @@ class UserDataTemplate:
                 names.add(name)
                 current().append(_Sub(name, tuple(FILTERS[f] for f in filter_names)))
             else:
-                problem(where, f"cannot read {{{{{inner}}}}}; expected a parameter name, if, else, end or a quoted literal")
+                problem(
+                    where,
+                    f"cannot read {{{{{inner}}}}}; expected a parameter name, if, else, end or a quoted literal",
+                )
         literal(text[position:], position)
         for _block, offset, _ in stack:
             problem(offset, "{{ if }} without a matching {{ end }}")
@@ -273,7 +280,9 @@ class UserDataTemplate:
                 mark = getattr(exc, "problem_mark", None)
                 where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
                 reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-                raise DefinitionError([(path, f"{where}the rendered cloud-config ({label}) is not valid YAML: {reason}")]) from None
+                raise DefinitionError(
+                    [(path, f"{where}the rendered cloud-config ({label}) is not valid YAML: {reason}")]
+                ) from None
             if not isinstance(loaded, dict):
                 raise DefinitionError([(path, f"the rendered cloud-config ({label}) is not a YAML mapping")])
 
@@ -295,7 +304,9 @@ class UserDataTemplate:
                             value = f(value)
                         out.append(value)
                     else:
-                        out.append("" if value is None else _scalar(value) if isinstance(value, bool) else str(value))
+                        out.append(
+                            "" if value is None else _scalar(value) if isinstance(value, bool) else str(value)
+                        )
                 else:
                     value = values.get(node.name, MISSING)
                     truthy = value is not MISSING and value is not None and value is not False
@@ -309,6 +320,10 @@ class UserDataTemplate:
         text = self._render(values, reveal=True)
         if len(text.encode("utf-8")) > MAX_RENDERED_BYTES:
             raise ParameterValidationError(
-                {NON_FIELD: [f"These settings make the guest configuration larger than {MAX_RENDERED_BYTES // 1024} KiB."]}
+                {
+                    NON_FIELD: [
+                        f"These settings make the guest configuration larger than {MAX_RENDERED_BYTES // 1024} KiB."
+                    ]
+                }
             )
         return RenderedUserData(text, self._render(values, reveal=False))

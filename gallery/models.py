@@ -157,7 +157,9 @@ class GalleryItemVersion(UUIDModel):
         indexes = [models.Index(fields=["item", "state"])]
 
     def __str__(self) -> str:
-        # Not item.name: str() must not cost a query per row in lists and audit events.
+        # The item's name only when it is already loaded: str() must never cost a query.
+        if GalleryItemVersion.item.is_cached(self):
+            return f"{self.item.name} {self.version}"
         return f"version {self.version}"
 
     @property
@@ -272,8 +274,11 @@ class GalleryItemVersion(UUIDModel):
             raise ValidationError({"instance_count": "Enter a whole number."})
         if not low <= instance_count <= high:
             raise ValidationError(
-                {"instance_count": f"Choose between {low} and {high} instances."
-                 if low != high else f"This item always deploys {low} instance(s)."}
+                {
+                    "instance_count": f"Choose between {low} and {high} instances."
+                    if low != high
+                    else f"This item always deploys {low} instance(s)."
+                }
             )
 
     def demand(self, instance_count: int, size: VMSize, *, values: Mapping[str, Any] | None = None) -> Demand:

@@ -76,14 +76,16 @@ def parse_package(data: bytes | str) -> Any:
     if len(data) > MAX_PACKAGE_BYTES or (
         isinstance(data, str) and len(data.encode("utf-8", "surrogatepass")) > MAX_PACKAGE_BYTES
     ):
-        raise PackageInvalid([Problem("$", f"the package is larger than {MAX_PACKAGE_BYTES // 1024} KiB")])
+        raise PackageInvalid([Problem("$", f"the package is larger than 1 MiB ({MAX_PACKAGE_BYTES} bytes)")])
     if isinstance(data, bytes | bytearray):
         try:
             text = bytes(data).decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             line = data.count(b"\n", 0, exc.start) + 1
             column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-            raise PackageInvalid([Problem("$", f"line {line}, column {column}: the package is not UTF-8 text")]) from None
+            raise PackageInvalid(
+                [Problem("$", f"line {line}, column {column}: the package is not UTF-8 text")]
+            ) from None
     else:
         text = data
     repeated: list[str] = []
@@ -150,7 +152,7 @@ class CheckedVersion:
 
     @property
     def version(self) -> str:
-        return "%d.%d.%d" % self.number
+        return ".".join(map(str, self.number))
 
     def content(self) -> dict:
         """What makes two versions with the same number the same version."""
@@ -185,7 +187,11 @@ def check_version(
     ``schema=False`` when the caller already validated the documents against the schema and
     passes only clean parts (the others as None are skipped)."""
     problems: list[tuple[PathParts, str]] = []
-    parts_ok = {"resource": resource is not None, "parameters": parameters is not None, "extension": extension is not None}
+    parts_ok = {
+        "resource": resource is not None,
+        "parameters": parameters is not None,
+        "extension": extension is not None,
+    }
     if schema:
         for key, value, definition_name in (
             ("resource", resource, "resourceDefinition"),
@@ -208,20 +214,33 @@ def check_version(
         for i, param in enumerate(definition.of_type("vm_size")):
             if i > 0:
                 problems.append(
-                    ((*prefix, "parameters", *param.path), "a version has at most one vm_size parameter: all its instances share one size")
+                    (
+                        (*prefix, "parameters", *param.path),
+                        "a version has at most one vm_size parameter: all its instances share one size",
+                    )
                 )
             if sizes is not None and param.default is not MISSING and param.default not in sizes:
-                problems.append(((*prefix, "parameters", *param.path, "default"), f"{param.default!r} is not one of resource.sizes"))
+                problems.append(
+                    (
+                        (*prefix, "parameters", *param.path, "default"),
+                        f"{param.default!r} is not one of resource.sizes",
+                    )
+                )
     if parts_ok["extension"] and definition is not None and extension.get("user_data"):
         try:
-            UserDataTemplate.compile(extension["user_data"], definition, path=(*prefix, "extension", "user_data"))
+            UserDataTemplate.compile(
+                extension["user_data"], definition, path=(*prefix, "extension", "user_data")
+            )
         except DefinitionError as exc:
             problems.extend(exc.problems)
     return problems, definition
 
 
 def _resource_problems(
-    resource: Mapping[str, Any], definition: Definition | None, known_sizes: Collection[str] | None, path: PathParts
+    resource: Mapping[str, Any],
+    definition: Definition | None,
+    known_sizes: Collection[str] | None,
+    path: PathParts,
 ) -> list[tuple[PathParts, str]]:
     out: list[tuple[PathParts, str]] = []
     sizes = resource["sizes"]
@@ -233,9 +252,16 @@ def _resource_problems(
                 out.append(((*path, "sizes", i), f"no VM size named {name!r} exists here; create it first"))
     bounds = resource["instance_count"]
     if bounds["min"] > bounds["max"]:
-        out.append(((*path, "instance_count", "min"), f"min ({bounds['min']}) is greater than max ({bounds['max']})"))
+        out.append(
+            ((*path, "instance_count", "min"), f"min ({bounds['min']}) is greater than max ({bounds['max']})")
+        )
     elif not bounds["min"] <= bounds["default"] <= bounds["max"]:
-        out.append(((*path, "instance_count", "default"), f"must lie between min ({bounds['min']}) and max ({bounds['max']})"))
+        out.append(
+            (
+                (*path, "instance_count", "default"),
+                f"must lie between min ({bounds['min']}) and max ({bounds['max']})",
+            )
+        )
     seen: set[str] = set()
     for i, disk in enumerate(resource.get("data_disks", ())):
         if disk["name"] in seen:
@@ -245,10 +271,15 @@ def _resource_problems(
         if name and definition is not None:
             param = definition.params.get(name)
             if param is None or param.type != "integer":
-                out.append(((*path, "data_disks", i, "size_gib_param"), f"{name!r} is not an integer parameter"))
+                out.append(
+                    ((*path, "data_disks", i, "size_gib_param"), f"{name!r} is not an integer parameter")
+                )
             elif param.min is None or param.min < 1 or param.max is None or param.max > 65536:
                 out.append(
-                    ((*path, "data_disks", i, "size_gib_param"), f"{name!r} needs min ≥ 1 and max ≤ 65536 to size a disk")
+                    (
+                        (*path, "data_disks", i, "size_gib_param"),
+                        f"{name!r} needs min ≥ 1 and max ≤ 65536 to size a disk",
+                    )
                 )
     image = resource["image"]
     if isinstance(image, dict) and definition is not None:
@@ -256,9 +287,16 @@ def _resource_problems(
         if param is None or param.type != "choice":
             out.append(((*path, "image", "param"), f"{image['param']!r} is not a choice parameter"))
         elif param.visible is not None:
-            out.append(((*path, "image", "param"), f"{image['param']!r} must always be visible: every deployment needs an image"))
+            out.append(
+                (
+                    (*path, "image", "param"),
+                    f"{image['param']!r} must always be visible: every deployment needs an image",
+                )
+            )
         elif not (param.required or (param.choices_from is None and param.default is not MISSING)):
-            out.append(((*path, "image", "param"), f"{image['param']!r} must be required or have a fixed default"))
+            out.append(
+                ((*path, "image", "param"), f"{image['param']!r} must be required or have a fixed default")
+            )
     return out
 
 
@@ -279,10 +317,17 @@ def check_package(document: Any, *, known_sizes: Collection[str] | None = None) 
         number = version.get("version")
         if isinstance(number, str) and ("versions", i, "version") not in dirty:
             if number in seen:
-                problems.append(((*prefix, "version"), f"duplicate version {number}: already at $.versions[{seen[number]}]"))
+                problems.append(
+                    (
+                        (*prefix, "version"),
+                        f"duplicate version {number}: already at $.versions[{seen[number]}]",
+                    )
+                )
             else:
                 seen[number] = i
-        language = version.get("default_language", "en") if (*prefix, "default_language") not in dirty else "en"
+        language = (
+            version.get("default_language", "en") if (*prefix, "default_language") not in dirty else "en"
+        )
         found, definition = check_version(
             resource=version.get("resource") if (*prefix, "resource") not in dirty else None,
             parameters=version.get("parameters") if (*prefix, "parameters") not in dirty else None,
@@ -313,20 +358,26 @@ def check_package(document: Any, *, known_sizes: Collection[str] | None = None) 
     return checked
 
 
-def load_package(data: bytes | str | Mapping, *, known_sizes: Collection[str] | None = None) -> CheckedPackage:
+def load_package(
+    data: bytes | str | Mapping, *, known_sizes: Collection[str] | None = None
+) -> CheckedPackage:
     """Parse (unless already parsed) and check a package. An already parsed document gets
     the same size and depth limits as raw text."""
     if isinstance(data, Mapping):
         try:
             check_depth(data)
         except _TooDeep:
-            raise PackageInvalid([Problem("$", f"the package nests deeper than {MAX_DEPTH} levels")]) from None
+            raise PackageInvalid(
+                [Problem("$", f"the package nests deeper than {MAX_DEPTH} levels")]
+            ) from None
         try:
             size = len(json.dumps(data, ensure_ascii=False).encode("utf-8", "surrogatepass"))
         except (TypeError, ValueError):
             raise PackageInvalid([Problem("$", "the package is not plain JSON data")]) from None
         if size > MAX_PACKAGE_BYTES:
-            raise PackageInvalid([Problem("$", f"the package is larger than {MAX_PACKAGE_BYTES // 1024} KiB")])
+            raise PackageInvalid(
+                [Problem("$", f"the package is larger than 1 MiB ({MAX_PACKAGE_BYTES} bytes)")]
+            )
         document = data
     else:
         document = parse_package(data)

@@ -44,7 +44,9 @@ def gallery_items_for_tenant(
         .prefetch_related(Prefetch("versions", queryset=_published_versions(), to_attr="published_versions"))
     )
     if search:
-        qs = qs.filter(Q(name__icontains=search) | Q(description__icontains=search) | Q(publisher__icontains=search))
+        qs = qs.filter(
+            Q(name__icontains=search) | Q(description__icontains=search) | Q(publisher__icontains=search)
+        )
     if category:
         qs = qs.filter(category=category)
     if os_family:

@@ -80,7 +80,9 @@ def gallery_item_create(*, actor, plans: list[Plan] | None = None, **data) -> Ga
     item.save()
     if plans is not None:
         item.plans.set(plans)
-    audit_record(actor=actor, tenant=None, action="gallery.item_create", target=item, data={"slug": item.slug})
+    audit_record(
+        actor=actor, tenant=None, action="gallery.item_create", target=item, data={"slug": item.slug}
+    )
     return item
 
 
@@ -90,7 +92,9 @@ def gallery_item_update(*, item: GalleryItem, actor, **data) -> GalleryItem:
     item.full_clean()
     item.save()
     if changed:
-        audit_record(actor=actor, tenant=None, action="gallery.item_update", target=item, data={"changed": changed})
+        audit_record(
+            actor=actor, tenant=None, action="gallery.item_update", target=item, data={"changed": changed}
+        )
     return item
 
 
@@ -114,7 +118,11 @@ def _check_structure(version: GalleryItemVersion) -> None:
 
     problems = []
     for field_name, key in VERSION_DOCUMENTS.items():
-        schema_name = {"resource": "resourceDefinition", "parameters": "parameterDefinition", "extension": "resourceExtension"}[key]
+        schema_name = {
+            "resource": "resourceDefinition",
+            "parameters": "parameterDefinition",
+            "extension": "resourceExtension",
+        }[key]
         problems += schema_problems(getattr(version, field_name), definition=schema_name, prefix=(key,))
     if problems:
         raise _document_errors(problems)
@@ -167,7 +175,13 @@ def gallery_version_create(
     except IntegrityError:
         # Two admins creating the same number at once: full_clean saw neither.
         raise ValidationError({"version": f"{item.name} already has a version {obj.version}."}) from None
-    audit_record(actor=actor, tenant=None, action="gallery.version_create", target=obj, data={"item": item.slug, "version": obj.version})
+    audit_record(
+        actor=actor,
+        tenant=None,
+        action="gallery.version_create",
+        target=obj,
+        data={"item": item.slug, "version": obj.version},
+    )
     return obj
 
 
@@ -206,7 +220,10 @@ def gallery_version_delete(*, version: GalleryItemVersion, actor) -> None:
     """Delete a draft. Published or deprecated versions are deprecated, never deleted."""
     locked = _lock(version)
     if locked.state != GalleryItemVersion.State.DRAFT:
-        raise Conflict(f"Version {locked.version} is {locked.state}; only drafts can be deleted.", code="version_immutable")
+        raise Conflict(
+            f"Version {locked.version} is {locked.state}; only drafts can be deleted.",
+            code="version_immutable",
+        )
     audit_record(
         actor=actor,
         tenant=None,
@@ -219,7 +236,10 @@ def gallery_version_delete(*, version: GalleryItemVersion, actor) -> None:
 
 _TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     # action: (states it may start from, state it leads to)
-    "publish": ((GalleryItemVersion.State.DRAFT, GalleryItemVersion.State.DEPRECATED), GalleryItemVersion.State.PUBLISHED),
+    "publish": (
+        (GalleryItemVersion.State.DRAFT, GalleryItemVersion.State.DEPRECATED),
+        GalleryItemVersion.State.PUBLISHED,
+    ),
     "unpublish": ((GalleryItemVersion.State.PUBLISHED,), GalleryItemVersion.State.DRAFT),
     "deprecate": ((GalleryItemVersion.State.PUBLISHED,), GalleryItemVersion.State.DEPRECATED),
 }
@@ -280,7 +300,9 @@ def vm_size_create(*, actor, plans: list[Plan] | None = None, **data) -> VMSize:
     size.save()
     if plans is not None:
         size.plans.set(plans)
-    audit_record(actor=actor, tenant=None, action="gallery.size_create", target=size, data={"summary": size.summary})
+    audit_record(
+        actor=actor, tenant=None, action="gallery.size_create", target=size, data={"summary": size.summary}
+    )
     return size
 
 
@@ -294,13 +316,18 @@ def vm_size_update(*, size: VMSize, actor, **data) -> VMSize:
     size.full_clean()
     size.save()
     if changed:
-        audit_record(actor=actor, tenant=None, action="gallery.size_update", target=size, data={"changed": changed})
+        audit_record(
+            actor=actor, tenant=None, action="gallery.size_update", target=size, data={"changed": changed}
+        )
     return size
 
 
 def _size_in_use(name: str) -> bool:
     # JSON containment is not portable to SQLite; versions are few enough to scan.
-    return any(name in (sizes or ()) for sizes in GalleryItemVersion.objects.values_list("resource_definition__sizes", flat=True))
+    return any(
+        name in (sizes or ())
+        for sizes in GalleryItemVersion.objects.values_list("resource_definition__sizes", flat=True)
+    )
 
 
 def _offer(*, obj, plan: Plan, actor, attach: bool, what: str) -> None:
@@ -376,7 +403,9 @@ def gallery_package_import(*, data: bytes | str | Mapping, actor) -> ImportResul
     (published versions are immutable: give changed content a new number).
 
     Raises ``PackageInvalid`` with every problem and its JSON path, having stored nothing."""
-    package: CheckedPackage = load_package(data, known_sizes=set(VMSize.objects.values_list("name", flat=True)))
+    package: CheckedPackage = load_package(
+        data, known_sizes=set(VMSize.objects.values_list("name", flat=True))
+    )
     slug = package.item["slug"]
     # Lock the item row (if any), so two imports of one package serialise.
     item = GalleryItem.objects.select_for_update().filter(slug=slug).first()
@@ -403,9 +432,20 @@ def gallery_package_import(*, data: bytes | str | Mapping, actor) -> ImportResul
         item.full_clean()
     except ValidationError as exc:
         raise PackageInvalid(
-            [Problem(json_path(("item", key)), m) for key, messages in exc.message_dict.items() for m in messages]
+            [
+                Problem(json_path(("item", key)), m)
+                for key, messages in exc.message_dict.items()
+                for m in messages
+            ]
         ) from None
-    item.save()
+    try:
+        with transaction.atomic():
+            item.save()
+    except IntegrityError:
+        # Another import created the same slug between our check and this insert.
+        raise Conflict(
+            f"Another import of {slug} ran at the same time; import again.", code="import_race"
+        ) from None
     result.item = item
     result.item_changes = {} if result.created else item_changes
     now = timezone.now()
@@ -448,7 +488,13 @@ def gallery_package_export(*, item: GalleryItem, actor) -> dict:
     """The item and all its versions as a package (``gallery.packages.dumps_package`` for
     text). Audited: packages may carry an organisation's internal images and scripts."""
     package = export_package(item, item.versions.all())
-    audit_record(actor=actor, tenant=None, action="gallery.export", target=item, data={"versions": len(package["versions"])})
+    audit_record(
+        actor=actor,
+        tenant=None,
+        action="gallery.export",
+        target=item,
+        data={"versions": len(package["versions"])},
+    )
     return package
 
 
@@ -461,5 +507,6 @@ def gallery_load_samples(*, actor) -> list[ImportResult]:
         if not VMSize.objects.filter(name=spec["name"]).exists():
             vm_size_create(actor=actor, **spec)
     return [
-        gallery_package_import(data=path.read_bytes(), actor=actor) for path in sorted(SAMPLES_DIR.glob("*.json"))
+        gallery_package_import(data=path.read_bytes(), actor=actor)
+        for path in sorted(SAMPLES_DIR.glob("*.json"))
     ]

@@ -74,6 +74,14 @@ def database_from_url(url: str, *, base_dir: os.PathLike | str) -> dict:
         }
     if parsed.scheme in {"postgres", "postgresql", "pgsql"}:
         options = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
+        conn_max_age = int(options.pop("conn_max_age", 60))
+        pool_size = int(options.pop("pool_size", os.environ.get("DATABASE_POOL_SIZE", "10")))
+        if pool_size > 0:
+            # Under ASGI every request runs in a fresh thread, so per-thread persistent
+            # connections (CONN_MAX_AGE > 0) are never reused and pile up until PostgreSQL
+            # refuses clients. A process-wide psycopg pool hands connections back instead.
+            options["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": 10}
+            conn_max_age = 0
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": unquote(parsed.path.lstrip("/")),
@@ -81,7 +89,7 @@ def database_from_url(url: str, *, base_dir: os.PathLike | str) -> dict:
             "PASSWORD": unquote(parsed.password or ""),
             "HOST": parsed.hostname or "",
             "PORT": str(parsed.port or ""),
-            "CONN_MAX_AGE": int(options.pop("conn_max_age", 60)),
+            "CONN_MAX_AGE": conn_max_age,
             "CONN_HEALTH_CHECKS": True,
             "OPTIONS": options,
         }

@@ -10,6 +10,9 @@ os.environ.setdefault("CLOUDSTAMP_TESTING", "true")
 os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("SIGNUP_ENABLED", "true")
 os.environ.setdefault("DATABASE_URL", "sqlite:///var/test.sqlite3")
+# Tests open connections from many threads at once (the quota race uses 32) and pytest-django
+# manages connections itself: plain per-thread connections, no pool.
+os.environ.setdefault("DATABASE_POOL_SIZE", "0")
 
 from portal.settings import *  # noqa: F403
 

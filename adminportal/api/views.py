@@ -7,7 +7,6 @@ subscriptions and admin-portal services, exactly as the admin portal's pages do.
 
 from __future__ import annotations
 
-from django.contrib.auth.password_validation import validate_password
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -286,7 +285,7 @@ class AdminPlanDetailApi(AdminApi):
 
     @extend_schema(request=PlanInputSerializer, responses=AdminPlanSerializer)
     def patch(self, request, pk):
-        plan = Plan.objects.get(pk=pk)
+        plan = selectors.plan_get(pk)
         data = PlanInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         plan_update(plan=plan, actor=request.user, **_service_kwargs(data.validated_data))
@@ -321,7 +320,7 @@ class AdminAddOnDetailApi(AdminApi):
 
     @extend_schema(request=AddOnInputSerializer, responses=AdminAddOnSerializer)
     def patch(self, request, pk):
-        addon = AddOn.objects.get(pk=pk)
+        addon = selectors.addon_get(pk)
         data = AddOnInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         addon_update(addon=addon, actor=request.user, **_service_kwargs(data.validated_data))

@@ -105,12 +105,12 @@ def _messages(error) -> list[tuple[tuple[PathPart, ...], str]]:
     kind, expected, instance = error.validator, error.validator_value, error.instance
     if "propertyNames" in error.schema_path:
         # jsonschema reports a bad key at its object's path; report it at the key's own.
-        return [(path + (str(instance),), f"{_short(instance)} is not an allowed key here")]
+        return [((*path, str(instance)), f"{_short(instance)} is not an allowed key here")]
     if kind == "additionalProperties" and isinstance(instance, dict):
         allowed = set(error.schema.get("properties", {}))
-        return [(path + (key,), "unknown key") for key in instance if key not in allowed]
+        return [((*path, key), "unknown key") for key in instance if key not in allowed]
     if kind == "required" and isinstance(instance, dict):
-        return [(path + (key,), "is required") for key in expected if key not in instance]
+        return [((*path, key), "is required") for key in expected if key not in instance]
     if kind == "type":
         names = expected if isinstance(expected, list) else [expected]
         want = " or ".join(_TYPE_NAMES.get(n, n) for n in names)

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+from django.db.models import Count, QuerySet, Window
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+_TOTAL = "_page_total"
+
+
+def _counts_in_window(queryset) -> bool:
+    """Whether the total can ride along on the page query as ``COUNT(*) OVER ()``.
+
+    Not for DISTINCT (the window counts rows before duplicates go), unions, or ``values()``
+    querysets (their rows are not objects to read the total from)."""
+    query = queryset.query
+    return isinstance(queryset, QuerySet) and not (query.distinct or query.combinator or query.values_select)
+
 
 class PortalPagination(PageNumberPagination):
-    """``?page=N`` and ``?page_size=M`` (at most 500).
+    """``?page=N`` and ``?page_size=M`` (at most 500), in one query where it can.
 
-    Unlike Django's paginator it fetches the page first and only runs ``COUNT(*)`` when the
-    page is full: on a last (or only) page the total is the offset plus the rows, which is the
-    common case for a tenant's lists and saves a query on every such request.
+    Django's paginator runs ``COUNT(*)`` and then fetches the page: two round trips on every
+    list request. Here the page query carries the total as a window function (counted over
+    the whole filtered set before LIMIT applies); where that does not fit, a page that is not
+    full still tells its own total (offset + rows), and only a full page pays for a COUNT.
     """
 
     page_size_query_param = "page_size"
@@ -26,10 +39,15 @@ class PortalPagination(PageNumberPagination):
             return None
         number = self._page_number(request)
         offset = (number - 1) * size
-        rows = list(queryset[offset : offset + size])
+        if _counts_in_window(queryset):
+            rows = list(queryset.annotate(**{_TOTAL: Window(Count("pk"))})[offset : offset + size])
+            count = getattr(rows[0], _TOTAL) if rows else None
+        else:
+            rows = list(queryset[offset : offset + size])
+            count = offset + len(rows) if len(rows) < size else None
         if not rows and number > 1:
             raise NotFound("Invalid page.")
-        self.count = offset + len(rows) if len(rows) < size else queryset.count()
+        self.count = count if count is not None else (0 if not rows else queryset.count())
         self.number, self.size = number, size
         return rows
 

@@ -10,7 +10,9 @@ from rest_framework import serializers
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="What went wrong, for people.")
-    code = serializers.CharField(required=False, help_text="A stable reason for programs, e.g. `cannot_cancel`.")
+    code = serializers.CharField(
+        required=False, help_text="A stable reason for programs, e.g. `cannot_cancel`."
+    )
 
 
 class QuotaExceededSerializer(ErrorSerializer):
@@ -26,11 +28,14 @@ _BAD_INPUT = OpenApiResponse(
     description="Invalid input: `{field: [messages]}`, and `non_field_errors` for the rest. Nothing was written.",
 )
 _ERRORS = {
-    "401": OpenApiResponse(ErrorSerializer, description="No credentials, or an unknown, expired or revoked token."),
+    "401": OpenApiResponse(
+        ErrorSerializer, description="No credentials, or an unknown, expired or revoked token."
+    ),
     "403": OpenApiResponse(ErrorSerializer, description="Your role (or the token's) does not allow this."),
     "404": OpenApiResponse(ErrorSerializer, description="No such object in your tenant."),
     "409": OpenApiResponse(
-        QuotaExceededSerializer, description="The object is in the wrong state for this, or quota is exceeded."
+        QuotaExceededSerializer,
+        description="The object is in the wrong state for this, or quota is exceeded.",
     ),
 }
 

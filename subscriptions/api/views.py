@@ -23,6 +23,7 @@ from subscriptions.api.serializers import (
     SubscriptionSerializer,
 )
 from subscriptions.models import AddOn, Plan, Subscription, SubscriptionAddOn, Visibility
+from subscriptions.quota import DIMENSIONS
 from subscriptions.selectors import quota_usage_many, subscription_get, subscription_list
 from subscriptions.services import (
     subscription_addon_add,
@@ -37,7 +38,9 @@ _UUID = serializers.UUIDField()
 # --- plans -----------------------------------------------------------------------------------------
 
 _OFFERED_ADDONS = Prefetch(
-    "addons", queryset=AddOn.objects.filter(state=AddOn.State.ACTIVE).order_by("name"), to_attr="offered_addons"
+    "addons",
+    queryset=AddOn.objects.filter(state=AddOn.State.ACTIVE).order_by("name"),
+    to_attr="offered_addons",
 )
 
 
@@ -84,14 +87,17 @@ class PlanDetailApi(TenantAPIMixin, APIView):
 # --- subscriptions ---------------------------------------------------------------------------------
 
 
-_ADDON_LINKS = Prefetch("addon_links", queryset=SubscriptionAddOn.objects.select_related("addon").order_by("addon__name"))
+_ADDON_LINKS = Prefetch(
+    "addon_links", queryset=SubscriptionAddOn.objects.select_related("addon").order_by("addon__name")
+)
 
 
 def subscription_detail_data(
     subscription: Subscription, *, reload: bool = True, serializer_class=SubscriptionDetailSerializer
 ) -> dict:
     """A subscription with its add-ons and quota. ``reload`` re-reads it first (after a write,
-    the caller's copy may be stale); pass False for one that was just looked up."""
+    the caller's copy may be stale); pass False for one that was just looked up. Callers pass
+    a subscription they already found in scope (the tenant's, or any for admins)."""
     if reload:
         subscription = Subscription.objects.select_related("plan", "tenant").get(pk=subscription.pk)
     prefetch_related_objects([subscription], _ADDON_LINKS)
@@ -106,6 +112,13 @@ def _states(request) -> list[str]:
     if unknown:
         raise ValidationError({"state": [f"Unknown state: {', '.join(unknown)}."]})
     return states
+
+
+# What a list row and quota_usage_many read; the plan's description and the like stay behind.
+_LIST_COLUMNS = (
+    *("id", "name", "state", "state_reason", "state_changed", "created", "plan__id", "plan__name"),
+    *(f"plan__{d}" for d in DIMENSIONS),
+)
 
 
 class SubscriptionListApi(TenantAPIMixin, PaginatedListMixin, APIView):
@@ -124,10 +137,18 @@ class SubscriptionListApi(TenantAPIMixin, PaginatedListMixin, APIView):
             help_text="The plan's id (GET /api/v1/plans/).",
         )
         name = serializers.CharField(
-            max_length=100, required=False, default="", allow_blank=True, help_text="Defaults to the plan's name."
+            max_length=100,
+            required=False,
+            default="",
+            allow_blank=True,
+            help_text="Defaults to the plan's name.",
         )
         code = serializers.CharField(
-            max_length=64, required=False, default="", allow_blank=True, help_text="Needed for invitation-code plans."
+            max_length=64,
+            required=False,
+            default="",
+            allow_blank=True,
+            help_text="Needed for invitation-code plans.",
         )
 
     @extend_schema(
@@ -144,7 +165,11 @@ class SubscriptionListApi(TenantAPIMixin, PaginatedListMixin, APIView):
         ],
     )
     def get(self, request):
-        subscriptions = subscription_list(tenant=self.tenant, states=_states(request)).order_by("-created", "pk")
+        subscriptions = (
+            subscription_list(tenant=self.tenant, states=_states(request))
+            .only(*_LIST_COLUMNS)
+            .order_by("-created", "pk")
+        )
         return self.paginated(subscriptions, self._rows)
 
     @staticmethod

@@ -111,7 +111,9 @@ class MemberListApi(TenantAPIMixin, PaginatedListMixin, APIView):
     )
     def get(self, request):
         members = selectors.member_list(tenant=self.tenant, search=request.query_params.get("q", "").strip())
-        return self.paginated(members.order_by("user__email", "pk"), lambda rows: MemberSerializer(rows, many=True).data)
+        return self.paginated(
+            members.order_by("user__email", "pk"), lambda rows: MemberSerializer(rows, many=True).data
+        )
 
 
 class MemberDetailApi(TenantAPIMixin, APIView):
@@ -228,7 +230,9 @@ class ApiTokenListApi(TenantAPIMixin, PaginatedListMixin, APIView):
     def get(self, request):
         context = self.tenant_context
         tokens = selectors.api_token_list(tenant=context.tenant, user=request.user, role=context.role)
-        return self.paginated(tokens.order_by("-created", "pk"), lambda rows: ApiTokenSerializer(rows, many=True).data)
+        return self.paginated(
+            tokens.order_by("-created", "pk"), lambda rows: ApiTokenSerializer(rows, many=True).data
+        )
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request):

@@ -30,7 +30,9 @@ class Api:
 
     def _send(self, method: str, path: str, data=None):
         body = json.dumps(data) if data is not None else ""
-        return getattr(self.client, method)(self._url(path), body, content_type="application/json", **self.headers)
+        return getattr(self.client, method)(
+            self._url(path), body, content_type="application/json", **self.headers
+        )
 
     def post(self, path: str, data=None):
         return self._send("post", path, data)
@@ -44,7 +46,11 @@ class Api:
 
 def make_token(user, tenant, role: str = Role.OWNER, *, actor_role: str | None = None, days: int = 30) -> str:
     _, raw = api_token_create(
-        tenant=tenant, user=user, name=f"{user.email} {role}", role=role, expires_in_days=days,
+        tenant=tenant,
+        user=user,
+        name=f"{user.email} {role}",
+        role=role,
+        expires_in_days=days,
         actor_role=actor_role or role,
     )
     return raw

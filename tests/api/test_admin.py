@@ -48,8 +48,13 @@ def test_every_admin_route_is_under_the_api_namespace():
 def test_admins_list_tenants_with_counts_and_filters(api_admin, alice, bob, acme, globex, acme_subscription):
     Tenant.objects.filter(pk=globex.pk).update(state=Tenant.State.DISABLED)
     rows = api_admin.get("/admin/tenants/").json()["results"]
-    assert [(t["name"], t["member_count"], t["subscription_count"]) for t in rows] == [("Acme", 2, 1), ("Globex", 0, 0)]
-    assert [t["name"] for t in api_admin.get("/admin/tenants/", state="disabled").json()["results"]] == ["Globex"]
+    assert [(t["name"], t["member_count"], t["subscription_count"]) for t in rows] == [
+        ("Acme", 2, 1),
+        ("Globex", 0, 0),
+    ]
+    assert [t["name"] for t in api_admin.get("/admin/tenants/", state="disabled").json()["results"]] == [
+        "Globex"
+    ]
     assert [t["name"] for t in api_admin.get("/admin/tenants/", q="acm").json()["results"]] == ["Acme"]
     assert api_admin.get("/admin/tenants/", state="sleeping").status_code == 400
 
@@ -116,10 +121,13 @@ def test_admins_list_users_with_filters(api_admin, alice, bob, admin):
     assert api_admin.get("/admin/users/", kind="robot").status_code == 400
 
 
-def test_admins_create_a_user_invited_to_a_tenant(api_admin, acme, django_capture_on_commit_callbacks, mailoutbox):
+def test_admins_create_a_user_invited_to_a_tenant(
+    api_admin, acme, django_capture_on_commit_callbacks, mailoutbox
+):
     with django_capture_on_commit_callbacks(execute=True):
         response = api_admin.post(
-            "/admin/users/", {"email": "Dana@Example.com", "full_name": "Dana", "tenant": str(acme.pk), "role": "operator"}
+            "/admin/users/",
+            {"email": "Dana@Example.com", "full_name": "Dana", "tenant": str(acme.pk), "role": "operator"},
         )
     assert response.status_code == 201, response.content
     assert response.json()["email"] == "dana@example.com"
@@ -223,11 +231,15 @@ def test_admins_list_plans_with_filters(api_admin, plan, acme_subscription):
     PlanFactory(name="Hidden", visibility=Visibility.PRIVATE)
     rows = api_admin.get("/admin/plans/").json()["results"]
     assert [(p["name"], p["subscription_count"]) for p in rows] == [("Hidden", 0), ("Standard", 1)]
-    assert [p["name"] for p in api_admin.get("/admin/plans/", visibility="private").json()["results"]] == ["Hidden"]
+    assert [p["name"] for p in api_admin.get("/admin/plans/", visibility="private").json()["results"]] == [
+        "Hidden"
+    ]
 
 
 def test_admins_create_and_update_addons(api_admin, plan):
-    response = api_admin.post("/admin/addons/", {"name": "Extra", "limits": {"vms": 5}, "plans": [str(plan.pk)]})
+    response = api_admin.post(
+        "/admin/addons/", {"name": "Extra", "limits": {"vms": 5}, "plans": [str(plan.pk)]}
+    )
     assert response.status_code == 201, response.content
     addon_id = response.json()["id"]
     assert [p["name"] for p in response.json()["plans"]] == ["Standard"]
@@ -242,7 +254,9 @@ def test_admins_create_and_update_addons(api_admin, plan):
 # --- subscriptions ---------------------------------------------------------------------------------
 
 
-def test_admins_list_every_tenants_subscriptions_with_filters(api_admin, acme, acme_subscription, globex_subscription):
+def test_admins_list_every_tenants_subscriptions_with_filters(
+    api_admin, acme, acme_subscription, globex_subscription
+):
     rows = api_admin.get("/admin/subscriptions/").json()["results"]
     assert {r["tenant"]["name"] for r in rows} == {"Acme", "Globex"}
     assert all(len(r["quota"]) == 6 for r in rows)
@@ -304,6 +318,9 @@ def test_admins_see_every_tenants_activity(api_admin, api_alice, api_charlie, ac
     api_alice.patch("/tenant/", {"name": "Acme One"})
     api_charlie.patch("/tenant/", {"name": "Globex One"})
     rows = api_admin.get("/admin/activity/", action="tenant").json()["results"]
-    assert [(r["tenant"]["name"], r["target"]) for r in rows] == [("Globex One", "Globex One"), ("Acme One", "Acme One")]
+    assert [(r["tenant"]["name"], r["target"]) for r in rows] == [
+        ("Globex One", "Globex One"),
+        ("Acme One", "Acme One"),
+    ]
     assert "ip_address" in rows[0]
     assert api_admin.get("/admin/activity/", tenant=str(acme.pk)).json()["count"] == 1

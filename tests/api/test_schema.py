@@ -50,7 +50,9 @@ def test_the_docs_page_allows_exactly_its_own_inline_style(client):
     assert policy["script-src"] == ["'self'"]
     assert "'unsafe-inline'" not in policy["style-src"]
     blocks = re.findall(r"<style[^>]*>(.*?)</style>", body, re.DOTALL)
-    expected = {"'sha256-" + base64.b64encode(hashlib.sha256(b.encode()).digest()).decode() + "'" for b in blocks}
+    expected = {
+        "'sha256-" + base64.b64encode(hashlib.sha256(b.encode()).digest()).decode() + "'" for b in blocks
+    }
     assert set(policy["style-src"]) == {"'self'", *expected}
     # No inline script: the initialiser is a separate script file, and every asset is local.
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", body)

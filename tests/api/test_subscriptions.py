@@ -34,7 +34,14 @@ def test_plans_lists_the_public_active_plans_with_their_limits_and_addons(api_al
     body = api_alice.get("/plans/").json()
     assert [p["name"] for p in body["results"]] == ["Standard"]
     standard = body["results"][0]
-    assert standard["limits"] == {"vms": 10, "vcpus": 20, "ram_gib": 40, "disk_gib": 500, "networks": 5, "public_ips": 2}
+    assert standard["limits"] == {
+        "vms": 10,
+        "vcpus": 20,
+        "ram_gib": 40,
+        "disk_gib": 500,
+        "networks": 5,
+        "public_ips": 2,
+    }
     assert standard["held"] == 0
     assert [a["id"] for a in standard["addons"]] == [str(addon.pk)]
     assert "invitation_code" not in standard
@@ -62,7 +69,9 @@ def test_a_private_plan_is_not_found(api_alice):
 # --- list --------------------------------------------------------------------------------------
 
 
-def test_subscriptions_lists_the_tenants_subscriptions_with_quota(api_carol, acme_subscription, globex_subscription):
+def test_subscriptions_lists_the_tenants_subscriptions_with_quota(
+    api_carol, acme_subscription, globex_subscription
+):
     addon = AddOnFactory(vms=5, vcpus=10, plans=[acme_subscription.plan])
     SubscriptionAddOn.objects.create(subscription=acme_subscription, addon=addon, quantity=2)
     _reserve(acme_subscription, vms=2, vcpus=4)
@@ -142,7 +151,11 @@ def test_the_list_paginates(api_alice, acme, plan):
     assert "page=2" in last["previous"]
     assert api_alice.get("/subscriptions/", page_size=2, page=4).status_code == 404
     assert api_alice.get("/subscriptions/", page="x").status_code == 404
-    seen = {r["id"] for p in (1, 2, 3) for r in api_alice.get("/subscriptions/", page_size=2, page=p).json()["results"]}
+    seen = {
+        r["id"]
+        for p in (1, 2, 3)
+        for r in api_alice.get("/subscriptions/", page_size=2, page=p).json()["results"]
+    }
     assert len(seen) == 5
 
 
@@ -247,7 +260,14 @@ def test_the_detail_shows_addons_and_quota(api_carol, acme_subscription):
                 "id": str(addon.pk),
                 "name": "Extra compute",
                 "description": "",
-                "limits": {"vms": 5, "vcpus": 10, "ram_gib": 0, "disk_gib": 0, "networks": 0, "public_ips": 0},
+                "limits": {
+                    "vms": 5,
+                    "vcpus": 10,
+                    "ram_gib": 0,
+                    "disk_gib": 0,
+                    "networks": 0,
+                    "public_ips": 0,
+                },
             },
             "quantity": 3,
         }
@@ -323,7 +343,9 @@ def addon(plan):
 
 
 def test_an_owner_attaches_an_addon_and_the_limits_rise(api_alice, acme_subscription, addon):
-    response = api_alice.post(f"/subscriptions/{acme_subscription.pk}/addons/", {"addon": str(addon.pk), "quantity": 2})
+    response = api_alice.post(
+        f"/subscriptions/{acme_subscription.pk}/addons/", {"addon": str(addon.pk), "quantity": 2}
+    )
     assert response.status_code == 201, response.content
     quota = {q["dimension"]: q["limit"] for q in response.json()["quota"]}
     assert quota["vms"] == 10 + 10
@@ -348,7 +370,9 @@ def test_an_unknown_addon_is_a_400_on_addon(api_alice, acme_subscription, payloa
 
 
 def test_a_zero_quantity_is_a_400_on_quantity(api_alice, acme_subscription, addon):
-    response = api_alice.post(f"/subscriptions/{acme_subscription.pk}/addons/", {"addon": str(addon.pk), "quantity": 0})
+    response = api_alice.post(
+        f"/subscriptions/{acme_subscription.pk}/addons/", {"addon": str(addon.pk), "quantity": 0}
+    )
     assert response.status_code == 400
     assert "quantity" in response.json()
 
@@ -396,3 +420,17 @@ def test_another_tenants_addon_link_is_404(api_charlie, acme_subscription, addon
         assert response.status_code == 404
         assert_no_trace_of(response, "Acme", acme_subscription.pk)
     assert SubscriptionAddOn.objects.exists()
+
+
+def test_the_fast_list_rendering_matches_drfs_field_by_field(acme, plan, acme_subscription):
+    """SubscriptionSerializer renders its rows by hand for speed; DRF's declared fields must
+    still describe exactly what it produces."""
+    from subscriptions.api.serializers import SubscriptionSerializer
+    from subscriptions.selectors import quota_usage_many, subscription_list
+
+    Subscription.objects.filter(pk=acme_subscription.pk).update(state="suspended", state_reason="Unpaid")
+    _reserve(SubscriptionFactory(tenant=acme, plan=PlanFactory(name="Other"), name="Ünïcode ☁"), vms=3)
+    rows = list(subscription_list(tenant=acme))
+    serializer = SubscriptionSerializer(context={"usage": quota_usage_many(rows)})
+    for row in rows:
+        assert serializer.to_representation(row) == serializer.generic_representation(row)

@@ -87,7 +87,11 @@ def test_the_last_owner_cannot_leave(api_alice, alice):
 @pytest.mark.parametrize("method", ["get", "patch", "delete"])
 def test_another_tenants_member_is_404_with_none_of_their_data(method, api_charlie, bob):
     path = f"/members/{_membership(bob).pk}/"
-    response = api_charlie.patch(path, {"role": "owner"}) if method == "patch" else getattr(api_charlie, method)(path)
+    response = (
+        api_charlie.patch(path, {"role": "owner"})
+        if method == "patch"
+        else getattr(api_charlie, method)(path)
+    )
     assert response.status_code == 404
     assert_no_trace_of(response, "bob@example.com", "Bob", "Acme")
     assert _membership(bob).role == Role.OPERATOR
@@ -116,7 +120,11 @@ def test_an_owner_invites_and_gets_the_link_once(api_alice, acme, django_capture
 
 @pytest.mark.parametrize(
     ("payload", "field"),
-    [({}, "email"), ({"email": "not-an-address"}, "email"), ({"email": "d@example.com", "role": "boss"}, "role")],
+    [
+        ({}, "email"),
+        ({"email": "not-an-address"}, "email"),
+        ({"email": "d@example.com", "role": "boss"}, "role"),
+    ],
 )
 def test_bad_invitations_are_400_on_the_field(api_alice, payload, field):
     response = api_alice.post("/invitations/", payload)

@@ -15,10 +15,18 @@ pytestmark = pytest.mark.django_db
 def test_me_shows_the_user_the_current_tenant_the_role_and_memberships(api_bob, bob, acme, globex):
     Membership.objects.create(tenant=globex, user=bob, role=Role.READER)
     body = api_bob.get("/me/").json()
-    assert body["user"] == {"id": str(bob.pk), "email": "bob@example.com", "full_name": "Bob Operator", "is_service_admin": False}
+    assert body["user"] == {
+        "id": str(bob.pk),
+        "email": "bob@example.com",
+        "full_name": "Bob Operator",
+        "is_service_admin": False,
+    }
     assert body["tenant"]["name"] == "Acme"
     assert body["role"] == "operator"
-    assert [(m["tenant"]["name"], m["role"]) for m in body["memberships"]] == [("Acme", "operator"), ("Globex", "reader")]
+    assert [(m["tenant"]["name"], m["role"]) for m in body["memberships"]] == [
+        ("Acme", "operator"),
+        ("Globex", "reader"),
+    ]
     assert body["token"] is None
 
 
@@ -73,5 +81,7 @@ def test_the_activity_is_the_tenants_own_newest_first(api_carol, alice, charlie,
 def test_the_activity_filters_by_action(api_alice, alice, acme, plan):
     tenant_rename(tenant=acme, name="Acme One", actor=alice)
     api_alice.post("/subscriptions/", {"plan": str(plan.pk)})
-    actions = [e["action"] for e in api_alice.get("/activity/", action="subscription.create").json()["results"]]
+    actions = [
+        e["action"] for e in api_alice.get("/activity/", action="subscription.create").json()["results"]
+    ]
     assert actions == ["subscription.create"]

@@ -17,8 +17,13 @@ ADMIN = "admin"
 
 
 class Obj:
-    def __init__(self, **params: str) -> None:
+    """``control=False``: the object's own tenant cannot GET it through this route either (a
+    private plan assigned to Acme is not in the public plan catalogue), so the positive
+    control is skipped; the 404 for others still holds."""
+
+    def __init__(self, control: bool = True, **params: str) -> None:
         self.params = params
+        self.control = control
 
     def values(self, world) -> dict[str, str]:
         out = {}
@@ -97,4 +102,43 @@ MATRIX: dict[str, object] = {
     "adminportal:subscription_reactivate": ADMIN,
     "adminportal:subscription_cancel": ADMIN,
     "adminportal:activity": ADMIN,
+    # --- REST API, tenant side ---
+    "api:me": AUTH,
+    "api:tenant": TENANT,
+    "api:plan-list": TENANT,
+    "api:plan-detail": Obj(pk="acme_private_plan", control=False),
+    "api:subscription-list": TENANT,
+    "api:member-list": TENANT,
+    "api:invitation-list": TENANT,
+    "api:token-list": TENANT,
+    "api:activity-list": TENANT,
+    "api:subscription-detail": Obj(pk="acme_subscription"),
+    "api:subscription-cancel": Obj(pk="acme_subscription"),
+    "api:subscription-quota": Obj(pk="acme_subscription"),
+    "api:subscription-addon-list": Obj(pk="acme_subscription"),
+    "api:subscription-addon-detail": Obj(pk="acme_subscription", addon_pk="addon"),
+    "api:member-detail": Obj(pk="bob_membership"),
+    "api:invitation-detail": Obj(pk="acme_invitation"),
+    "api:invitation-revoke": Obj(pk="acme_invitation"),
+    "api:token-detail": Obj(pk="acme_token"),
+    "api:token-revoke": Obj(pk="acme_token"),
+    # --- REST API, service admins only (session; a token is always a tenant credential) ---
+    "api:admin-tenant-list": ADMIN,
+    "api:admin-tenant-detail": ADMIN,
+    "api:admin-tenant-disable": ADMIN,
+    "api:admin-tenant-enable": ADMIN,
+    "api:admin-user-list": ADMIN,
+    "api:admin-user-detail": ADMIN,
+    "api:admin-user-deactivate": ADMIN,
+    "api:admin-user-activate": ADMIN,
+    "api:admin-plan-list": ADMIN,
+    "api:admin-plan-detail": ADMIN,
+    "api:admin-addon-list": ADMIN,
+    "api:admin-addon-detail": ADMIN,
+    "api:admin-subscription-list": ADMIN,
+    "api:admin-subscription-detail": ADMIN,
+    "api:admin-subscription-suspend": ADMIN,
+    "api:admin-subscription-reactivate": ADMIN,
+    "api:admin-subscription-cancel": ADMIN,
+    "api:admin-activity-list": ADMIN,
 }

@@ -42,6 +42,7 @@ class World:
     charlie: object
     admin: object
     plan: object
+    acme_private_plan: object
     addon: object
     acme_subscription: object
     globex_subscription: object
@@ -56,9 +57,19 @@ class World:
     def snapshot(self) -> tuple:
         """Everything charlie might try to change in Acme."""
         return (
-            list(Subscription.objects.filter(tenant=self.acme).values_list("id", "name", "state").order_by("id")),
-            list(SubscriptionAddOn.objects.filter(subscription__tenant=self.acme).values_list("addon_id", "quantity")),
-            list(Membership.objects.filter(tenant=self.acme).values_list("user_id", "role").order_by("user_id")),
+            list(
+                Subscription.objects.filter(tenant=self.acme)
+                .values_list("id", "name", "state")
+                .order_by("id")
+            ),
+            list(
+                SubscriptionAddOn.objects.filter(subscription__tenant=self.acme).values_list(
+                    "addon_id", "quantity"
+                )
+            ),
+            list(
+                Membership.objects.filter(tenant=self.acme).values_list("user_id", "role").order_by("user_id")
+            ),
             list(Invitation.objects.filter(tenant=self.acme).values_list("id", "revoked_at", "accepted_at")),
             list(ApiToken.objects.filter(tenant=self.acme).values_list("id", "revoked_at", "name")),
             type(self.acme).objects.filter(pk=self.acme.pk).values_list("name", "state").get(),
@@ -80,17 +91,31 @@ def build_world() -> World:
     MembershipFactory(tenant=globex, user=charlie, role=Role.OWNER)
     plan = PlanFactory(name="Standard", max_subscriptions_per_tenant=5)
     addon = AddOnFactory(name="Extra compute", plans=[plan])
+    acme_private_plan = PlanFactory(name="Acme negotiated deal", visibility="private")
     acme_subscription = SubscriptionFactory(tenant=acme, plan=plan, name="Acme moonshot production")
+    SubscriptionFactory(tenant=acme, plan=acme_private_plan, name="Acme special")
     SubscriptionAddOn.objects.create(subscription=acme_subscription, addon=addon, quantity=1)
     globex_subscription = SubscriptionFactory(tenant=globex, plan=plan, name="Globex main")
     with transaction.atomic():
         quota_reserve(subscription=acme_subscription, demand=Demand(vms=1, vcpus=2), resource_type="test")
-    invitation, raw = invitation_create(tenant=acme, email="newhire@acme.example", role=Role.READER, actor=alice)
+    invitation, raw = invitation_create(
+        tenant=acme, email="newhire@acme.example", role=Role.READER, actor=alice
+    )
     acme_token, alice_raw = api_token_create(
-        tenant=acme, user=alice, name="acme-deploy-pipeline", role=Role.OWNER, expires_in_days=30, actor_role=Role.OWNER
+        tenant=acme,
+        user=alice,
+        name="acme-deploy-pipeline",
+        role=Role.OWNER,
+        expires_in_days=30,
+        actor_role=Role.OWNER,
     )
     _, charlie_raw = api_token_create(
-        tenant=globex, user=charlie, name="globex-token", role=Role.OWNER, expires_in_days=30, actor_role=Role.OWNER
+        tenant=globex,
+        user=charlie,
+        name="globex-token",
+        role=Role.OWNER,
+        expires_in_days=30,
+        actor_role=Role.OWNER,
     )
     world = World(
         acme=acme,
@@ -100,6 +125,7 @@ def build_world() -> World:
         charlie=charlie,
         admin=admin,
         plan=plan,
+        acme_private_plan=acme_private_plan,
         addon=addon,
         acme_subscription=acme_subscription,
         globex_subscription=globex_subscription,
@@ -113,6 +139,8 @@ def build_world() -> World:
     world.secrets = [
         "Acme Rockets",
         "Acme moonshot production",
+        "Acme negotiated deal",
+        "Acme special",
         "alice@acme.example",
         "bob@acme.example",
         "Acmeowner",
