@@ -88,6 +88,7 @@ format: $(DEV_STAMP) ## ruff format and ruff check --fix
 
 bench: install-dev ## run the benchmarks (printed as ratios)
 	@scripts/ensure-redis.sh --optional
+	$(PY) -m benchmarks.gallery_validate
 	$(PY) -m benchmarks
 
 check: install ## Django's system checks

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from subscriptions.models import AddOn, Plan, Subscription
-from subscriptions.quota import DIMENSION_LABELS, DIMENSIONS
+from subscriptions.quota import DIMENSIONS
 from tenants.forms import BootstrapForm
 
 _NAME_MAX = Subscription._meta.get_field("name").max_length
@@ -50,7 +50,18 @@ class AddOnForm(BootstrapForm):
         self.fields["addon"].label_from_instance = lambda a: f"{a.name} ({quota_summary(a, sign='+')})"
 
 
+# How amounts read in a sentence ("40 GiB RAM"), as opposed to column headings ("RAM (GiB)").
+_SUMMARY_UNITS = {
+    "vms": "VMs",
+    "vcpus": "vCPUs",
+    "ram_gib": "GiB RAM",
+    "disk_gib": "GiB disk",
+    "networks": "networks",
+    "public_ips": "public IPs",
+}
+
+
 def quota_summary(obj, *, sign: str = "") -> str:
     """The non-zero quota dimensions of a plan or add-on, e.g. "+5 VMs, +10 vCPUs"."""
-    parts = [f"{sign}{getattr(obj, d)} {DIMENSION_LABELS[d]}" for d in DIMENSIONS if getattr(obj, d)]
+    parts = [f"{sign}{getattr(obj, d)} {_SUMMARY_UNITS[d]}" for d in DIMENSIONS if getattr(obj, d)]
     return ", ".join(parts) or "no quota"

@@ -6,7 +6,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from portal.tenancy import TenantContext
-from tenants.models import lower_role
+from tenants.models import Membership, lower_role
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -33,11 +33,11 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         found = api_token_authenticate(parts[1])
         if found is None:
             raise exceptions.AuthenticationFailed("This token is unknown, expired or revoked.")
-        token, membership = found
-        request._request._tenant_context = TenantContext(
-            token.tenant, lower_role(token.role, membership.role)
-        )
-        request._request._memberships = [membership]
+        token, member_role = found
+        request._request._tenant_context = TenantContext(token.tenant, lower_role(token.role, member_role))
+        # A token request sees only the token's tenant. The membership is described from what
+        # the authentication query already read, not loaded again (see /api/v1/me/).
+        request._request._memberships = [Membership(tenant=token.tenant, user=token.user, role=member_role)]
         return token.user, token
 
     def authenticate_header(self, request) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Count, QuerySet, Window
+from django.db.models.query import ModelIterable, ValuesIterable
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -14,10 +15,15 @@ _TOTAL = "_page_total"
 def _counts_in_window(queryset) -> bool:
     """Whether the total can ride along on the page query as ``COUNT(*) OVER ()``.
 
-    Not for DISTINCT (the window counts rows before duplicates go), unions, or ``values()``
-    querysets (their rows are not objects to read the total from)."""
+    Not for DISTINCT (the window counts rows before duplicates go), unions, or
+    ``values_list()`` querysets (their tuples have no name to read the total by); model
+    instances carry it as an attribute, ``values()`` dicts as a key."""
+    if not isinstance(queryset, QuerySet):
+        return False
     query = queryset.query
-    return isinstance(queryset, QuerySet) and not (query.distinct or query.combinator or query.values_select)
+    if query.distinct or query.combinator:
+        return False
+    return queryset._iterable_class in (ModelIterable, ValuesIterable)
 
 
 class PortalPagination(PageNumberPagination):
@@ -41,7 +47,12 @@ class PortalPagination(PageNumberPagination):
         offset = (number - 1) * size
         if _counts_in_window(queryset):
             rows = list(queryset.annotate(**{_TOTAL: Window(Count("pk"))})[offset : offset + size])
-            count = getattr(rows[0], _TOTAL) if rows else None
+            count = None
+            if rows and isinstance(rows[0], dict):
+                for row in rows:  # the total is the page's business, not the rows'
+                    count = row.pop(_TOTAL)
+            elif rows:
+                count = getattr(rows[0], _TOTAL)
         else:
             rows = list(queryset[offset : offset + size])
             count = offset + len(rows) if len(rows) < size else None

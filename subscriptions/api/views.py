@@ -21,10 +21,10 @@ from subscriptions.api.serializers import (
     QuotaRowSerializer,
     SubscriptionDetailSerializer,
     SubscriptionSerializer,
+    subscription_list_data,
 )
 from subscriptions.models import AddOn, Plan, Subscription, SubscriptionAddOn, Visibility
-from subscriptions.quota import DIMENSIONS
-from subscriptions.selectors import quota_usage_many, subscription_get, subscription_list
+from subscriptions.selectors import quota_usage_many, subscription_get, subscription_rows
 from subscriptions.services import (
     subscription_addon_add,
     subscription_addon_remove,
@@ -114,19 +114,12 @@ def _states(request) -> list[str]:
     return states
 
 
-# What a list row and quota_usage_many read; the plan's description and the like stay behind.
-_LIST_COLUMNS = (
-    *("id", "name", "state", "state_reason", "state_changed", "created", "plan__id", "plan__name"),
-    *(f"plan__{d}" for d in DIMENSIONS),
-)
-
-
 class SubscriptionListApi(TenantAPIMixin, PaginatedListMixin, APIView):
     """Your tenant's subscriptions with quota used and limit per dimension; owners subscribe
     to a plan."""
 
-    # The list runs a fixed number of queries whatever the number of rows: the page (plans
-    # joined), then usage and add-on limits for the whole page (``quota_usage_many``).
+    # The list is ONE query whatever the number of rows: the page with its plan, quota sums
+    # and total count (``subscription_rows`` and ``PortalPagination``'s window count).
     required_role = Role.OWNER
 
     class InputSerializer(serializers.Serializer):
@@ -165,16 +158,8 @@ class SubscriptionListApi(TenantAPIMixin, PaginatedListMixin, APIView):
         ],
     )
     def get(self, request):
-        subscriptions = (
-            subscription_list(tenant=self.tenant, states=_states(request))
-            .only(*_LIST_COLUMNS)
-            .order_by("-created", "pk")
-        )
-        return self.paginated(subscriptions, self._rows)
-
-    @staticmethod
-    def _rows(page: list[Subscription]):
-        return SubscriptionSerializer(page, many=True, context={"usage": quota_usage_many(page)}).data
+        rows = subscription_rows(tenant=self.tenant, states=_states(request)).order_by("-created", "pk")
+        return self.paginated(rows, subscription_list_data)
 
     @extend_schema(request=InputSerializer, responses={201: SubscriptionDetailSerializer})
     def post(self, request):

@@ -347,13 +347,34 @@ def test_a_token_with_an_unknown_role_or_no_name_is_refused(acme, bob):
     assert "name" in exc.value.message_dict
 
 
-def test_a_valid_token_authenticates_with_its_membership_and_records_last_use(acme, bob):
+def test_a_valid_token_authenticates_with_its_users_role_and_records_last_use(acme, bob):
     token, raw = _token(acme, bob)
     found = api_token_authenticate(raw)
     assert found is not None
-    found_token, membership = found
-    assert (found_token, membership) == (token, _membership(acme, bob))
+    found_token, role = found
+    assert (found_token, role) == (token, _membership(acme, bob).role)
+    assert isinstance(role, Role)
     assert ApiToken.objects.get(pk=token.pk).last_used_at is not None
+
+
+def test_a_token_authenticates_with_its_tenant_user_and_role_in_one_query(
+    acme, bob, django_assert_num_queries
+):
+    _, raw = _token(acme, bob)
+    api_token_authenticate(raw)  # the first use writes last_used_at
+    with django_assert_num_queries(1):
+        found_token, role = api_token_authenticate(raw)
+        assert (found_token.tenant.name, found_token.user.email, role) == (
+            acme.name,
+            bob.email,
+            Role.OPERATOR,
+        )
+
+
+def test_the_role_is_the_users_current_one_not_the_tokens(acme, bob):
+    _, raw = _token(acme, bob)
+    Membership.objects.filter(tenant=acme, user=bob).update(role=Role.READER)
+    assert api_token_authenticate(raw)[1] == Role.READER
 
 
 def test_an_expired_token_does_not_authenticate(acme, bob):
@@ -401,13 +422,13 @@ def test_last_used_is_written_at_most_once_a_minute(acme, bob, django_assert_num
     token, raw = _token(acme, bob)
     api_token_authenticate(raw)
     first = ApiToken.objects.get(pk=token.pk).last_used_at
-    with django_assert_num_queries(2):  # the token and the membership; no UPDATE
+    with django_assert_num_queries(1):  # the token with its role; no UPDATE
         api_token_authenticate(raw)
     assert ApiToken.objects.get(pk=token.pk).last_used_at == first
     # A minute and a bit later it is written again.
     stale = timezone.now() - timedelta(minutes=1, seconds=1)
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=stale)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):  # and the UPDATE
         api_token_authenticate(raw)
     assert ApiToken.objects.get(pk=token.pk).last_used_at > stale
 
