@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
-from collections.abc import Iterator
 from functools import cache
 
 import orjson
-from django.db.models import Count, F, Func, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, TextField
+from django.db import connections, router
+from django.db.models import (
+    Count,
+    F,
+    Func,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    TextField,
+    Window,
+)
 
+from portal.compiled import StandIn, compile_once
 from subscriptions.models import AddOn, Allocation, Plan, Subscription, SubscriptionAddOn
 from subscriptions.quota import DIMENSIONS, Demand, QuotaUsage
 
@@ -96,12 +110,74 @@ def subscription_rows(*, tenant, states: list[str] | None = None) -> QuerySet[di
     return qs
 
 
-def row_quota(row: dict) -> Iterator[tuple[str, int, int]]:
+# --- one page of rows for the API list, its SQL compiled once -----------------------------------
+
+# The API lists subscriptions newest first; ``pk`` makes the order total, so pages never overlap.
+PAGE_ORDER = ("-created", "pk")
+_TOTAL = "_total"
+
+
+def _page_queryset(*, tenant, states: list[str] | None) -> QuerySet[dict]:
+    """The API's page query (without LIMIT): rows newest first, each with the total count."""
+    return (
+        subscription_rows(tenant=tenant, states=states)
+        .order_by(*PAGE_ORDER)
+        .annotate(**{_TOTAL: Window(Count("pk"))})
+    )
+
+
+def _page_stand_ins(n_states: int) -> dict[str, StandIn]:
+    tenant, state = Subscription._meta.get_field("tenant"), Subscription._meta.get_field("state")
+    # Any tenant id no tenant has, and states no subscription has, will do.
+    stand_ins = {"tenant": StandIn(uuid.UUID("0b5e7c1e-2f4a-4d8e-9c3b-6a1f0e2d4c58"), tenant)}
+    stand_ins.update({f"state{n}": StandIn(f"<state {n}>", state) for n in range(n_states)})
+    return stand_ins
+
+
+def _page_query(tenant, **states: str) -> QuerySet[dict]:
+    return _page_queryset(tenant=tenant, states=list(states.values()))
+
+
+def subscription_rows_page(
+    *, tenant, states: list[str] | None = None, offset: int, size: int
+) -> tuple[list[dict], int]:
+    """One page of the tenant's ``subscription_rows``, newest first, and how many rows there
+    are in all: ONE query, for ``GET /api/v1/subscriptions/``.
+
+    The same query as the ORM's ``_page_queryset(...)[offset:offset + size]``, with its SQL
+    compiled once per database and number of states (``portal.compiled``): building,
+    compiling and iterating it through the ORM took about 0.75 ms of Python a request on the
+    benchmark's page, a third of the page's time. tests/subscriptions/test_selectors.py keeps
+    both paths equal.
+    """
+    states = list(dict.fromkeys(states or ()))  # as ``__in`` sees them: unique, in order
+    connection = connections[router.db_for_read(Subscription)]
+    compiled = compile_once(
+        ("subscription_rows_page", len(states)),
+        connection,
+        _page_query,
+        _page_stand_ins(len(states)),
+        suffix=" LIMIT %s OFFSET %s",
+    )
+    if compiled is None:
+        rows = list(_page_queryset(tenant=tenant, states=states)[offset : offset + size])
+    else:
+        values = {"tenant": getattr(tenant, "pk", tenant)} | {f"state{n}": s for n, s in enumerate(states)}
+        rows = compiled.fetch(connection, values, extra=(size, offset))
+    total = 0
+    for row in rows:  # every row carries the total; the page's business, not the rows'
+        total = row.pop(_TOTAL)
+    return rows, total
+
+
+def row_quota(row: dict) -> list[tuple[str, int, int]]:
     """``(dimension, used, limit)`` for every dimension of a ``subscription_rows`` row."""
     used = orjson.loads(row["used"]) if row["used"] else _NOTHING
     extra = orjson.loads(row["addon_quota"]) if row["addon_quota"] else _NOTHING
-    for d, plan_limit, u, x in zip(DIMENSIONS, _PLAN_LIMITS, used, extra, strict=True):
-        yield d, u, row[plan_limit] + x
+    return [
+        (d, u, row[plan_limit] + x)
+        for d, plan_limit, u, x in zip(DIMENSIONS, _PLAN_LIMITS, used, extra, strict=True)
+    ]
 
 
 def quota_usage_from_row(row: dict) -> QuotaUsage:

@@ -28,8 +28,8 @@ from django.views.decorators.http import require_POST
 
 from portal.errors import Conflict
 from portal.tenancy import SESSION_KEY, TenantContext, get_tenant_context, switch_tenant, tenant_view
-from subscriptions.models import Subscription
-from subscriptions.selectors import quota_usage_many, subscription_list
+from subscriptions.models import Plan, Subscription
+from subscriptions.selectors import quota_usage_from_row, row_quota, subscription_rows
 from tenants import selectors
 from tenants.forms import (
     ActivityFilterForm,
@@ -117,19 +117,49 @@ def _make_current(request: HttpRequest, tenant: Tenant) -> None:
 # --- dashboard and tenants -------------------------------------------------------------------
 
 
+# The dashboard is a glance, not the list: beyond this many subscriptions it shows the ones
+# that need attention and links to the full list.
+DASHBOARD_CARDS = 12
+
+
+def _fullness(row: dict) -> float:
+    """How full a subscription's fullest quota dimension is (1.0 = at its limit; any use of
+    a zero limit counts as over)."""
+    return max(
+        (used / limit if limit else (float("inf") if used else 0.0)) for _, used, limit in row_quota(row)
+    )
+
+
+def _card(row: dict) -> dict:
+    """A dashboard card from a ``subscription_rows`` row: an unsaved ``Subscription`` holding
+    what the card shows (name, state, reason, plan name; no query) and its quota bars."""
+    subscription = Subscription(
+        id=row["id"],
+        name=row["name"],
+        state=row["state"],
+        state_reason=row["state_reason"],
+        plan=Plan(id=row["plan_id"], name=row["plan__name"]),
+    )
+    return {"subscription": subscription, "rows": quota_usage_from_row(row).rows()}
+
+
 @tenant_view()
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """Quota bars per live subscription, team counts and recent activity, in a constant number
-    of queries whatever the number of subscriptions."""
+    """Quota bars for up to ``DASHBOARD_CARDS`` live subscriptions (suspended ones first, then
+    the fullest), team counts and recent activity, in a constant number of queries whatever
+    the number of subscriptions."""
     context = request.tenant_context
-    states = [Subscription.State.ACTIVE, Subscription.State.SUSPENDED]
-    subscriptions = list(subscription_list(tenant=context.tenant, states=states).order_by("name", "pk"))
-    usage = quota_usage_many(subscriptions)
+    live = [Subscription.State.ACTIVE, Subscription.State.SUSPENDED]
+    rows = list(subscription_rows(tenant=context.tenant, states=live).order_by("name", "pk"))
+    # Sorted in Python, not SQL: ranking by the fullest dimension needs every used/limit pair,
+    # which the page's one query already returns; the sort is stable, so ties keep name order.
+    rows.sort(key=lambda row: (row["state"] != Subscription.State.SUSPENDED, -_fullness(row)))
     return render(
         request,
         "tenants/dashboard.html",
         {
-            "cards": [{"subscription": s, "rows": usage[s.pk].rows()} for s in subscriptions],
+            "cards": [_card(row) for row in rows[:DASHBOARD_CARDS]],
+            "live_count": len(rows),
             "counts": selectors.tenant_counts(tenant=context.tenant),
             "recent": list(selectors.activity_list(tenant=context.tenant)[:5]),
             **role_flags(context),

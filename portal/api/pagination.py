@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db.models import Count, QuerySet, Window
 from django.db.models.query import ModelIterable, ValuesIterable
 from rest_framework.exceptions import NotFound
@@ -15,15 +17,35 @@ _TOTAL = "_page_total"
 def _counts_in_window(queryset) -> bool:
     """Whether the total can ride along on the page query as ``COUNT(*) OVER ()``.
 
-    Not for DISTINCT (the window counts rows before duplicates go), unions, or
-    ``values_list()`` querysets (their tuples have no name to read the total by); model
-    instances carry it as an attribute, ``values()`` dicts as a key."""
+    Not for DISTINCT (the window counts rows before duplicates go), unions, ``values_list()``
+    querysets (their tuples have no name to read the total by) or grouped ``values()``
+    querysets (``COUNT(pk)`` is not among their GROUP BY columns); model instances carry the
+    total as an attribute, ``values()`` dicts as a key."""
     if not isinstance(queryset, QuerySet):
         return False
     query = queryset.query
     if query.distinct or query.combinator:
         return False
-    return queryset._iterable_class in (ModelIterable, ValuesIterable)
+    if queryset._iterable_class is ValuesIterable:
+        return query.group_by is None
+    return queryset._iterable_class is ModelIterable
+
+
+def _fetch_page(queryset, offset: int, size: int) -> tuple[list, int]:
+    """The rows from ``offset`` on and the total, in one query where it can."""
+    if _counts_in_window(queryset):
+        rows = list(queryset.annotate(**{_TOTAL: Window(Count("pk"))})[offset : offset + size])
+        if not rows:
+            return rows, 0
+        if isinstance(rows[0], dict):
+            for row in rows:  # the total is the page's business, not the rows'
+                count = row.pop(_TOTAL)
+            return rows, count
+        return rows, getattr(rows[0], _TOTAL)
+    rows = list(queryset[offset : offset + size])
+    if len(rows) < size:  # the last page (or past it) tells its own total
+        return rows, offset + len(rows)
+    return rows, queryset.count()
 
 
 class PortalPagination(PageNumberPagination):
@@ -39,27 +61,20 @@ class PortalPagination(PageNumberPagination):
     max_page_size = 500
 
     def paginate_queryset(self, queryset, request, view=None) -> list | None:
+        return self.paginate_with(lambda offset, size: _fetch_page(queryset, offset, size), request)
+
+    def paginate_with(self, fetch: Callable[[int, int], tuple[list, int]], request) -> list | None:
+        """Paginate what ``fetch(offset, size)`` returns, the page's rows and the total count:
+        for a list that fetches its pages its own way (``subscription_rows_page``)."""
         self.request = request
         size = self.get_page_size(request)
         if not size:
             return None
         number = self._page_number(request)
-        offset = (number - 1) * size
-        if _counts_in_window(queryset):
-            rows = list(queryset.annotate(**{_TOTAL: Window(Count("pk"))})[offset : offset + size])
-            count = None
-            if rows and isinstance(rows[0], dict):
-                for row in rows:  # the total is the page's business, not the rows'
-                    count = row.pop(_TOTAL)
-            elif rows:
-                count = getattr(rows[0], _TOTAL)
-        else:
-            rows = list(queryset[offset : offset + size])
-            count = offset + len(rows) if len(rows) < size else None
+        rows, count = fetch((number - 1) * size, size)
         if not rows and number > 1:
             raise NotFound("Invalid page.")
-        self.count = count if count is not None else (0 if not rows else queryset.count())
-        self.number, self.size = number, size
+        self.count, self.number, self.size = count, number, size
         return rows
 
     def _page_number(self, request) -> int:

@@ -8,5 +8,6 @@ app_name = "api"
 urlpatterns = [
     path("", include("tenants.api.urls")),
     path("", include("subscriptions.api.urls")),
+    path("", include("gallery.api.urls")),
     path("admin/", include("adminportal.api.urls")),
 ]

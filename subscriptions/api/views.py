@@ -24,7 +24,7 @@ from subscriptions.api.serializers import (
     subscription_list_data,
 )
 from subscriptions.models import AddOn, Plan, Subscription, SubscriptionAddOn, Visibility
-from subscriptions.selectors import quota_usage_many, subscription_get, subscription_rows
+from subscriptions.selectors import quota_usage_many, subscription_get, subscription_rows_page
 from subscriptions.services import (
     subscription_addon_add,
     subscription_addon_remove,
@@ -118,8 +118,8 @@ class SubscriptionListApi(TenantAPIMixin, PaginatedListMixin, APIView):
     """Your tenant's subscriptions with quota used and limit per dimension; owners subscribe
     to a plan."""
 
-    # The list is ONE query whatever the number of rows: the page with its plan, quota sums
-    # and total count (``subscription_rows`` and ``PortalPagination``'s window count).
+    # The list is ONE query whatever the number of rows: the page with its plans, quota sums
+    # and total count (``subscription_rows_page``), rendered without DRF fields.
     required_role = Role.OWNER
 
     class InputSerializer(serializers.Serializer):
@@ -158,8 +158,15 @@ class SubscriptionListApi(TenantAPIMixin, PaginatedListMixin, APIView):
         ],
     )
     def get(self, request):
-        rows = subscription_rows(tenant=self.tenant, states=_states(request)).order_by("-created", "pk")
-        return self.paginated(rows, subscription_list_data)
+        states = _states(request)
+        paginator = self.pagination_class()
+        rows = paginator.paginate_with(
+            lambda offset, size: subscription_rows_page(
+                tenant=self.tenant, states=states, offset=offset, size=size
+            ),
+            request,
+        )
+        return paginator.get_paginated_response(subscription_list_data(rows))
 
     @extend_schema(request=InputSerializer, responses={201: SubscriptionDetailSerializer})
     def post(self, request):

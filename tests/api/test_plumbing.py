@@ -9,8 +9,10 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 from django.utils.translation import gettext_lazy
+from rest_framework.exceptions import NotFound
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
@@ -74,10 +76,51 @@ def test_pagination_falls_back_to_count_for_distinct_querysets():
 
 
 @pytest.mark.django_db
+def test_pagination_counts_values_querysets_in_the_page_query_and_keeps_the_total_out_of_rows():
+    for i in range(5):
+        PlanFactory(name=f"Plan {i}")
+    paginator, rows, queries = _page(2, 2, Plan.objects.order_by("name").values("name"))
+    assert (paginator.count, rows, queries) == (5, [{"name": "Plan 2"}, {"name": "Plan 3"}], 1)
+
+
+@pytest.mark.django_db
+def test_pagination_falls_back_to_count_for_grouped_values_querysets():
+    for i in range(3):
+        PlanFactory(name=f"Plan {i}", vms=i % 2)
+    grouped = Plan.objects.values("vms").annotate(n=Count("pk")).order_by("vms")
+    paginator, rows, queries = _page(1, 1, grouped)
+    assert (paginator.count, rows, queries) == (2, [{"vms": 0, "n": 2}], 2)
+
+
+@pytest.mark.django_db
+def test_pagination_falls_back_to_count_for_values_list_querysets():
+    for i in range(3):
+        PlanFactory(name=f"Plan {i}")
+    paginator, rows, queries = _page(1, 2, Plan.objects.order_by("name").values_list("name", flat=True))
+    assert (paginator.count, rows, queries) == (3, ["Plan 0", "Plan 1"], 2)
+
+
+def test_pagination_can_page_what_a_fetch_function_returns():
+    request = Request(APIRequestFactory().get("/x/", {"page": 3, "page_size": 4}))
+    asked = []
+
+    def fetch(offset: int, size: int) -> tuple[list, int]:
+        asked.append((offset, size))
+        return ["a", "b"], 10
+
+    paginator = PortalPagination()
+    assert paginator.paginate_with(fetch, request) == ["a", "b"]
+    assert asked == [(8, 4)]
+    assert (paginator.count, paginator.get_next_link()) == (10, None)
+    assert "page=2" in paginator.get_previous_link()
+    with pytest.raises(NotFound):
+        paginator.paginate_with(lambda offset, size: ([], 10), request)
+
+
+@pytest.mark.django_db
 def test_an_empty_list_is_a_page_of_nothing_and_a_page_past_the_end_is_404():
     paginator, rows, _ = _page(1, 3)
     assert (paginator.count, rows) == (0, [])
-    from rest_framework.exceptions import NotFound
 
     with pytest.raises(NotFound):
         _page(2, 3)

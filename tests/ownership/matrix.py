@@ -77,6 +77,15 @@ MATRIX: dict[str, object] = {
     "subscriptions:cancel": Obj(pk="acme_subscription"),
     "subscriptions:addon_add": Obj(pk="acme_subscription"),
     "subscriptions:addon_remove": Obj(pk="acme_subscription", addon_pk="addon"),
+    # --- tenant gallery ---
+    "gallery:list": TENANT,
+    "gallery:detail": Obj(pk="acme_gallery_item"),
+    "gallery:deploy": Obj(pk="acme_gallery_item", version_pk="acme_gallery_version"),
+    "gallery:deploy-fields": Obj(pk="acme_gallery_item", version_pk="acme_gallery_version"),
+    "api:gallery-item-list": TENANT,
+    "api:gallery-item-detail": Obj(pk="acme_gallery_item"),
+    "api:gallery-version-detail": Obj(pk="acme_gallery_item", version_pk="acme_gallery_version"),
+    "api:gallery-version-validate": Obj(pk="acme_gallery_item", version_pk="acme_gallery_version"),
     # --- admin portal: service admins only ---
     "adminportal:overview": ADMIN,
     "adminportal:tenants": ADMIN,

@@ -53,6 +53,9 @@ class World:
     alice_token: str
     charlie_token: str
     secrets: list[str] = field(default_factory=list)
+    # --- tenant gallery: an item offered only by Acme's private plan ---
+    acme_gallery_item: object = None
+    acme_gallery_version: object = None
 
     def snapshot(self) -> tuple:
         """Everything charlie might try to change in Acme."""
@@ -154,4 +157,30 @@ def build_world() -> World:
         str(acme_token.pk),
         acme_token.prefix,
     ]
+    _add_gallery(world)
     return world
+
+
+def _add_gallery(world: World) -> None:
+    """A gallery item and published version offered ONLY by Acme's private plan."""
+    from gallery.models import VMSize
+    from gallery.services import gallery_item_attach_plan, gallery_package_import, vm_size_create
+    from tests.gallery.helpers import package
+
+    for name, vcpus in (("small", 1), ("medium", 2)):
+        if not VMSize.objects.filter(name=name).exists():
+            vm_size_create(
+                actor=world.admin,
+                plans=[world.acme_private_plan],
+                name=name,
+                vcpus=vcpus,
+                ram_gib=2 * vcpus,
+                disk_gib=20 * vcpus,
+            )
+    doc = package()
+    doc["item"].update(name="Acme secret appliance", slug="acme-secret-appliance")
+    item = gallery_package_import(data=doc, actor=world.admin).item
+    gallery_item_attach_plan(item=item, plan=world.acme_private_plan, actor=world.admin)
+    world.acme_gallery_item = item
+    world.acme_gallery_version = item.versions.get()
+    world.secrets.append("Acme secret appliance")

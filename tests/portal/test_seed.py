@@ -120,3 +120,17 @@ def test_it_refuses_to_seed_a_production_database(settings):
     with pytest.raises(CommandError, match="DEBUG is false"):
         seed()
     assert User.objects.count() == 0
+
+
+def test_the_demo_tenants_find_the_sample_gallery_items_their_plans_offer():
+    from gallery.models import GalleryItem, VMSize
+    from gallery.selectors import gallery_items_for_tenant
+
+    seed()
+    assert GalleryItem.objects.count() == 4
+    contoso = Tenant.objects.get(name="Contoso")
+    visible = {item.slug for item in gallery_items_for_tenant(tenant=contoso)}
+    assert {"linux-server", "web-server"} <= visible
+    assert VMSize.objects.filter(plans__name="Starter").count() == 2
+    seed()
+    assert GalleryItem.objects.count() == 4

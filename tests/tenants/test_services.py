@@ -371,6 +371,32 @@ def test_a_token_authenticates_with_its_tenant_user_and_role_in_one_query(
         )
 
 
+def _fields(instance) -> dict:
+    return {f.attname: getattr(instance, f.attname) for f in type(instance)._meta.concrete_fields}
+
+
+@pytest.mark.parametrize("compiled_once", [True, False])
+def test_the_token_its_tenant_and_user_are_loaded_as_the_orm_loads_them(
+    acme, bob, monkeypatch, compiled_once
+):
+    from django.db import connection
+
+    from portal import compiled
+    from tenants import services
+
+    if not compiled_once:
+        monkeypatch.setattr(services, "compile_once", lambda *args, **kwargs: None)
+    token, raw = _token(acme, bob)
+    api_token_authenticate(raw)
+    found, role = api_token_authenticate(raw)
+    assert _fields(found) == _fields(ApiToken.objects.get(pk=token.pk))
+    assert _fields(found.tenant) == _fields(Tenant.objects.get(pk=acme.pk))
+    assert _fields(found.user) == _fields(type(bob).objects.get(pk=bob.pk))
+    assert (found._state.adding, found.user._state.adding, role) == (False, False, Role.OPERATOR)
+    if compiled_once:  # the SQL was compiled once and reused, not the ORM's fallback
+        assert compiled._compiled[("api_token_authenticate", connection.alias, connection.vendor)]
+
+
 def test_the_role_is_the_users_current_one_not_the_tokens(acme, bob):
     _, raw = _token(acme, bob)
     Membership.objects.filter(tenant=acme, user=bob).update(role=Role.READER)

@@ -138,6 +138,64 @@ def test_the_dashboard_runs_the_same_number_of_queries_for_2_or_20_subscriptions
     assert with_two <= 12
 
 
+def _subscriptions_using(tenant, plan, vms_used: list[int]) -> list[Subscription]:
+    made = []
+    for n, vms in enumerate(vms_used):
+        subscription = SubscriptionFactory(tenant=tenant, plan=plan, name=f"Sub {n:02d}")
+        if vms:
+            with transaction.atomic():
+                quota_reserve(subscription=subscription, demand=Demand(vms=vms), resource_type="test")
+        made.append(subscription)
+    return made
+
+
+def test_the_dashboard_shows_twelve_cards_suspended_first_then_the_fullest(client_alice, acme):
+    plan = PlanFactory(name="Roomy", vms=20, max_subscriptions_per_tenant=100)
+    _subscriptions_using(acme, plan, list(range(14)))  # Sub 00 uses nothing, Sub 13 the most
+    paused = SubscriptionFactory(tenant=acme, plan=plan, name="Paused", state=Subscription.State.SUSPENDED)
+    SubscriptionFactory(tenant=acme, plan=plan, name="Gone", state=Subscription.State.CANCELLED)
+    response = client_alice.get(reverse("tenants:dashboard"))
+    names = [card["subscription"].name for card in response.context["cards"]]
+    assert names == ["Paused"] + [f"Sub {n:02d}" for n in range(13, 2, -1)]
+    assert response.context["live_count"] == 15
+    body = response.content.decode()
+    assert f'href="{reverse("subscriptions:list")}">View all 15 subscriptions' in body
+    assert "12 of 15" in body
+    assert f'href="{reverse("subscriptions:detail", args=[paused.pk])}"' in body
+    assert "Sub 02" not in body and "Gone" not in body
+
+
+def test_the_dashboard_cards_show_each_subscriptions_own_figures(client_alice, acme):
+    plan = PlanFactory(name="Roomy", vms=20)
+    _subscriptions_using(acme, plan, [3, 7])
+    cards = client_alice.get(reverse("tenants:dashboard")).context["cards"]
+    assert [(c["subscription"].name, c["subscription"].plan.name) for c in cards] == [
+        ("Sub 01", "Roomy"),
+        ("Sub 00", "Roomy"),
+    ]
+    assert [(c["rows"][0]["used"], c["rows"][0]["limit"]) for c in cards] == [(7, 20), (3, 20)]
+
+
+def test_the_dashboard_links_to_the_full_list_only_when_it_leaves_some_out(client_alice, acme):
+    plan = PlanFactory(name="Roomy", vms=20, max_subscriptions_per_tenant=100)
+    _subscriptions_using(acme, plan, [0] * 12)
+    body = client_alice.get(reverse("tenants:dashboard")).content.decode()
+    assert "View all" not in body.split('id="subs-title"')[1].split("</section>")[0]
+    _subscriptions_using(acme, plan, [0])
+    assert "View all 13 subscriptions" in client_alice.get(reverse("tenants:dashboard")).content.decode()
+
+
+def test_quota_figures_are_never_locale_formatted(client_alice, acme, settings):
+    settings.USE_THOUSAND_SEPARATOR = True
+    plan = PlanFactory(name="Huge", vms=2000, disk_gib=123456)
+    _subscriptions_using(acme, plan, [1500])
+    body = client_alice.get(reverse("tenants:dashboard")).content.decode()
+    assert 'aria-valuenow="1500"' in body and 'aria-valuemax="2000"' in body
+    assert 'data-width="75"' in body
+    assert "1500 / 2000" in body and "0 / 123456" in body
+    assert "1,500" not in body and "123,456" not in body
+
+
 def test_a_user_without_a_tenant_is_sent_to_onboarding(db):
     loner = UserFactory(email="loner@example.com")
     response = client_for(loner).get(reverse("tenants:dashboard"))

@@ -258,8 +258,40 @@ def seed() -> str:
             continue  # an admin lowered the plan since the first run; the demo need not fill it
         created("allocation")
 
+    _seed_gallery(admin=admin, plans=plans, created=created)
+
     if counts:
         audit_record(actor=None, tenant=None, action=SEEDED_ACTION, data={"created": counts})
     elif not AuditEvent.objects.filter(action=SEEDED_ACTION).exists():
         audit_record(actor=None, tenant=None, action=SEEDED_ACTION, data={"created": {}})
     return ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in counts.items())
+
+
+# Which sample items and sizes each demo plan offers: Starter gets the small servers,
+# Professional and Enterprise everything.
+GALLERY_OFFERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "Starter": (("linux-server", "web-server"), ("small", "medium")),
+    "Professional": (("linux-server", "web-server", "postgresql", "web-farm"), ("small", "medium", "large")),
+    "Enterprise": (
+        ("linux-server", "web-server", "postgresql", "web-farm"),
+        ("small", "medium", "large", "xlarge"),
+    ),
+}
+
+
+def _seed_gallery(*, admin: User, plans: dict[str, Plan], created) -> None:
+    """Import the sample gallery packages and offer them with the demo plans (idempotent)."""
+    from gallery.models import GalleryItem, VMSize
+    from gallery.services import gallery_item_attach_plan, gallery_load_samples, vm_size_attach_plan
+
+    for result in gallery_load_samples(actor=admin):
+        if result.created:
+            created("gallery item")
+    for plan_name, (slugs, sizes) in GALLERY_OFFERS.items():
+        plan = plans.get(plan_name)
+        if plan is None:
+            continue
+        for item in GalleryItem.objects.filter(slug__in=slugs).exclude(plans=plan):
+            gallery_item_attach_plan(item=item, plan=plan, actor=admin)
+        for size in VMSize.objects.filter(name__in=sizes).exclude(plans=plan):
+            vm_size_attach_plan(size=size, plan=plan, actor=admin)
