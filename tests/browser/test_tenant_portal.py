@@ -138,7 +138,10 @@ def test_a_reader_sees_the_plans_but_no_subscribe_button(page, log_in, screensho
     page.locator("#topnav").get_by_role("link", name="Plans").click()
     page.wait_for_url("**/subscriptions/plans/")
     assert page.get_by_role("heading", name="Standard").is_visible()
-    assert "Only owners of Acme can subscribe. Your role here is reader." in page.get_by_role("note").inner_text()
+    assert (
+        "Only owners of Acme can subscribe. Your role here is reader."
+        in page.get_by_role("note").inner_text()
+    )
     assert page.get_by_role("button", name=re.compile("Subscribe")).count() == 0
     assert page.locator("form input[name=form][value=subscribe]").count() == 0
     # Nor can a reader unlock a plan by its invitation code.
