@@ -633,37 +633,39 @@ class Compiler:
         return clean
 
     def _clean_vm_size(self, p: Param):
-        def clean(raw: Any, ctx: Context, cleaned: dict) -> Any:
-            if not isinstance(raw, str):
-                raise _Invalid("Select a size.")
-            v = raw.strip()
-            if not v:
-                return MISSING
-            sizes = ctx.vm_sizes
-            if sizes is None:
-                if _NAME_LIKE.fullmatch(v) is None:
-                    raise _Invalid("Select a size.")
-            elif v not in sizes:
-                raise _Invalid(
-                    "Select one of the sizes offered." if sizes else "No sizes are offered to you here."
-                )
-            return v
-
-        return clean
+        return _context_name_cleaner(
+            lambda ctx: ctx.vm_sizes,
+            pick="Select a size.",
+            not_offered="Select one of the sizes offered.",
+            none_offered="No sizes are offered to you here.",
+        )
 
     def _clean_tenant_network(self, p: Param):
-        def clean(raw: Any, ctx: Context, cleaned: dict) -> Any:
-            if not isinstance(raw, str):
-                raise _Invalid("Select a network.")
-            v = raw.strip()
-            if not v:
-                return MISSING
-            networks = ctx.networks
-            if networks is None:
-                if _NAME_LIKE.fullmatch(v) is None:
-                    raise _Invalid("Select a network.")
-            elif v not in networks:
-                raise _Invalid("Select one of your networks." if networks else "You have no networks yet.")
-            return v
+        return _context_name_cleaner(
+            lambda ctx: ctx.networks,
+            pick="Select a network.",
+            not_offered="Select one of your networks.",
+            none_offered="You have no networks yet.",
+        )
 
-        return clean
+
+def _context_name_cleaner(allowed_in, *, pick: str, not_offered: str, none_offered: str):
+    """A cleaner for a name chosen from a list the request's context supplies (the VM sizes
+    or tenant networks on offer). With no list in the context (a definition-time check), any
+    name-like value passes."""
+
+    def clean(raw: Any, ctx: Context, cleaned: dict) -> Any:
+        if not isinstance(raw, str):
+            raise _Invalid(pick)
+        v = raw.strip()
+        if not v:
+            return MISSING
+        allowed = allowed_in(ctx)
+        if allowed is None:
+            if _NAME_LIKE.fullmatch(v) is None:
+                raise _Invalid(pick)
+        elif v not in allowed:
+            raise _Invalid(not_offered if allowed else none_offered)
+        return v
+
+    return clean
