@@ -36,6 +36,12 @@ class TenantEventsConsumer(AsyncJsonWebsocketConsumer):
     async def portal_event(self, message: dict) -> None:
         await self.send_json({"event": message["event"], "payload": message["payload"]})
 
+    async def portal_events(self, message: dict) -> None:
+        # Several events of this tenant sent as one message (portal.events._Publisher): the
+        # browser gets them as separate frames, in order, as if sent one by one.
+        for item in message["events"]:
+            await self.send_json({"event": item["event"], "payload": item["payload"]})
+
     @database_sync_to_async
     def _member_tenant_id(self, user):
         from portal.tenancy import session_tenant_id

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from portal.env import database_from_url, env_bool, env_int, env_list, env_str
+from portal.env import database_from_url, env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "tenants",
     "subscriptions",
     "gallery",
+    "compute",
     "adminportal",
 ]
 
@@ -180,7 +181,55 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tenants.tasks.purge_old_access_attempts_task",
         "schedule": timedelta(hours=6),
     },
+    "sweep-jobs": {
+        "task": "portal.sweep_jobs",
+        "schedule": timedelta(seconds=env_int("JOB_SWEEP_SECONDS", 5)),
+    },
+    "expire-idempotency-keys": {"task": "portal.expire_idempotency_keys", "schedule": timedelta(hours=1)},
+    "reconcile-hosts": {
+        "task": "compute.reconcile",
+        "schedule": timedelta(seconds=env_int("RECONCILE_SECONDS", 60)),
+    },
 }
+# Provisioning jobs cross the "provision" queue; the rest stay on "default".
+CELERY_TASK_ROUTES = {"portal.run_job": {"queue": "provision"}}
+
+# --- provisioning jobs (portal/jobs.py) ---
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 5)
+JOB_HEARTBEAT_SECONDS = env_float("JOB_HEARTBEAT_SECONDS", 2.0)
+# A running job whose heartbeat is older than this is taken to have lost its worker.
+JOB_STALE_SECONDS = env_float("JOB_STALE_SECONDS", 15.0)
+# A queued job nobody claimed for this long has its message sent again.
+JOB_QUEUED_RESEND_SECONDS = env_float("JOB_QUEUED_RESEND_SECONDS", 30.0)
+JOB_RETRY_BACKOFF_SECONDS = env_float("JOB_RETRY_BACKOFF_SECONDS", 2.0)
+JOB_RETRY_BACKOFF_MAX_SECONDS = env_float("JOB_RETRY_BACKOFF_MAX_SECONDS", 60.0)
+JOB_DEADLINES = {"default": env_int("JOB_DEADLINE_SECONDS", 900)}
+
+# --- compute (compute/, controller/) ---
+# Drivers by name, as dotted paths; a host row names its driver. Loaded lazily, on first use.
+COMPUTE_DRIVERS = {
+    "simulated": "controller.simulated.SimulatedComputeDriver",
+}
+# The simulated fleet keeps its VMs in Redis under this prefix, shared by every process.
+SIMULATED_CONTROLLER = {
+    "redis_url": env_str("SIMULATED_REDIS_URL", REDIS_URL),
+    "prefix": env_str("SIMULATED_PREFIX", "cloudstamp:sim"),
+    "defaults": {
+        "delays": {
+            "ensure_vm": env_float("SIMULATED_SPAWN_SECONDS", 2.0 if DEBUG and not TESTING else 0.0),
+            "power": env_float("SIMULATED_POWER_SECONDS", 0.5 if DEBUG and not TESTING else 0.0),
+            "delete_vm": env_float("SIMULATED_DELETE_SECONDS", 0.5 if DEBUG and not TESTING else 0.0),
+        },
+        "guest_shutdown_seconds": env_float(
+            "SIMULATED_GUEST_SHUTDOWN_SECONDS", 3.0 if DEBUG and not TESTING else 0.0
+        ),
+    },
+}
+# Graceful shutdown waits this long for the guest, then powers the VM off.
+VM_SHUTDOWN_TIMEOUT_SECONDS = env_float("VM_SHUTDOWN_TIMEOUT_SECONDS", 60.0)
+# Reconciliation: a VM found on a host that the portal does not know is reported; with this
+# set it is also destroyed.
+RECONCILE_REMOVE_ORPHANS = env_bool("RECONCILE_REMOVE_ORPHANS", False)
 
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
@@ -269,6 +318,11 @@ SPECTACULAR_SETTINGS = {
         "PlanStateEnum": "subscriptions.models.Plan.State",  # add-ons share it
         "InvitationStatusEnum": "tenants.api.serializers.INVITATION_STATUSES",
         "ApiTokenStatusEnum": "tenants.api.serializers.TOKEN_STATUSES",
+        "GalleryVersionStateEnum": "gallery.models.GalleryItemVersion.State",
+        "DeploymentStateEnum": "compute.models.Deployment.State",
+        "JobStateEnum": "portal.models.Job.State",
+        "HostStateEnum": "compute.models.Host.State",
+        "VmStatusEnum": "compute.api.serializers.VM_STATUSES",
     },
 }
 

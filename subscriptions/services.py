@@ -19,6 +19,7 @@ from portal.errors import Conflict
 from portal.events import publish_on_commit
 from subscriptions.models import AddOn, Allocation, Plan, Subscription, SubscriptionAddOn, Visibility
 from subscriptions.quota import DIMENSIONS, Demand, QuotaExceeded, QuotaUsage
+from subscriptions.signals import subscription_state_changed
 
 PLAN_FIELDS = (
     "name",
@@ -187,12 +188,16 @@ def _transition(*, subscription: Subscription, action: str, actor, reason: str =
         "subscription.changed",
         {"id": str(subscription.pk), "state": subscription.state},
     )
+    subscription_state_changed.send(
+        sender=Subscription, subscription=subscription, action=action, actor=actor
+    )
     return subscription
 
 
 @transaction.atomic
 def subscription_suspend(*, subscription: Subscription, actor, reason: str = "") -> Subscription:
-    """Suspend: no new deployments; (later issues) its VMs are stopped."""
+    """Suspend: no new work is accepted, and its VMs are powered off (compute listens to
+    ``subscription_state_changed``)."""
     return _transition(subscription=subscription, action="suspend", actor=actor, reason=reason)
 
 
@@ -336,6 +341,36 @@ def quota_reserve(
         resource_id=resource_id or uuid.uuid4(),
         **demand.as_dict(),
     )
+
+
+def quota_reserve_many(
+    *, subscription: Subscription, resource_type: str, demands: list[tuple[uuid.UUID, Demand]]
+) -> list[Allocation]:
+    """``quota_reserve`` for several resources at once (a deployment's VMs): one lock, one
+    check of the total, one INSERT. All or nothing."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("quota_reserve_many must run inside the caller's transaction.atomic().")
+    locked = Subscription.objects.select_for_update().select_related("plan").get(pk=subscription.pk)
+    if locked.state != Subscription.State.ACTIVE:
+        raise Conflict(
+            f"Subscription {locked.name} is {locked.state}: it takes no new resources.",
+            code="subscription_not_active",
+        )
+    total = Demand()
+    for _, demand in demands:
+        total = total + demand
+    shortfalls = quota_usage(locked).shortfalls(total)
+    if shortfalls:
+        raise QuotaExceeded(shortfalls)
+    return Allocation.objects.bulk_create(
+        Allocation(subscription=locked, resource_type=resource_type, resource_id=rid, **d.as_dict())
+        for rid, d in demands
+    )
+
+
+def quota_release_many(*, resource_type: str, resource_ids: list[uuid.UUID]) -> int:
+    deleted, _ = Allocation.objects.filter(resource_type=resource_type, resource_id__in=resource_ids).delete()
+    return deleted
 
 
 def quota_release(*, resource_type: str, resource_id: uuid.UUID) -> int:

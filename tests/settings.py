@@ -14,6 +14,13 @@ os.environ.setdefault("DATABASE_URL", "sqlite:///var/test.sqlite3")
 # manages connections itself: plain per-thread connections, no pool.
 os.environ.setdefault("DATABASE_POOL_SIZE", "0")
 
+# Jobs enqueued by transactional tests go to their own Redis database, never to the queues of
+# a `make run` on the same machine; the worker tests start workers on it.
+os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+# Each test that uses the simulated fleet gets its own prefix (tests/compute/conftest.py).
+os.environ.setdefault("SIMULATED_PREFIX", "cloudstamp-test:sim")
+os.environ.setdefault("JOB_RETRY_BACKOFF_SECONDS", "0")
+
 from portal.settings import *  # noqa: F403
 
 # Hashing passwords with PBKDF2 would dominate the suite's run time.

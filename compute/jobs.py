@@ -1,0 +1,296 @@
+"""What each compute job kind does in the worker (the handlers portal/jobs.py runs).
+
+Every step is safe to run again after a crash: the controller's operations are idempotent by
+VM UUID, and the VM's state changes are conditional UPDATEs on its task. A VM whose task was
+changed under a running job (it is being deleted) makes that job stop as cancelled, after
+undoing what it did on the host.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from compute import services
+from compute.drivers import driver_for
+from compute.models import VirtualMachine
+from compute.placement import NoValidHost, place
+from compute.secrets import unseal
+from controller.base import ControllerError, PowerAction, PowerState, VMSpec
+from portal import jobs
+from portal.errors import Conflict
+from portal.jobs import JobCancelled, JobRun
+from portal.models import Job
+from subscriptions.models import Subscription
+
+VM = VirtualMachine
+ACTIONS = {
+    "start": PowerAction.START,
+    "shutdown": PowerAction.SHUTDOWN,
+    "power_off": PowerAction.POWER_OFF,
+    "reset": PowerAction.RESET,
+}
+
+
+def _vm(job: Job) -> VirtualMachine:
+    return VM.objects.select_related("host", "configuration", "deployment__version").get(pk=job.target_id)
+
+
+def _forget_on_host(vm: VirtualMachine) -> None:
+    """Best effort: remove the VM from its host. If the host fails now, reconciliation
+    removes the leftover later (it knows the VM is not wanted)."""
+    if vm.host_id is None:
+        return
+    try:
+        driver_for(vm.host).delete_vm(str(vm.pk))
+    except ControllerError:
+        pass
+
+
+def _power_off_if_suspended(vm: VirtualMachine) -> None:
+    """Called in the transaction that ends a create or a power operation. Suspension powers
+    off only VMs with no task in flight, so one that was busy meanwhile is powered off now.
+    (Read without a lock: a suspension committing between this read and this transaction's
+    commit can still miss the VM; a FOR SHARE lock on the subscription row would close that,
+    at the price of serialising with quota reservations.)"""
+    if vm.power_state != PowerState.RUNNING:
+        return
+    state = Subscription.objects.filter(pk=vm.subscription_id).values_list("state", flat=True).first()
+    if state != Subscription.State.ACTIVE:
+        try:
+            services.vm_power(vm=vm, action="power_off", actor=None, system=True)
+        except Conflict:
+            pass  # another operation took the VM first
+
+
+def _spec(vm: VirtualMachine) -> VMSpec:
+    version = vm.deployment.version
+    values = dict(vm.configuration.values)
+    values.update(unseal(vm.configuration.secrets))
+    user_data = version.user_data.render(values).reveal() if version.user_data is not None else ""
+    return VMSpec(
+        uuid=str(vm.pk),
+        name=vm.name,
+        hostname=vm.hostname,
+        vcpus=vm.vcpus,
+        ram_mib=vm.ram_gib * 1024,
+        disk_gib=vm.disk_gib,
+        image=vm.image,
+        nics=int((version.resource_definition or {}).get("nic_count", 1) or 1),
+        user_data=user_data,
+        metadata={"tenant": str(vm.tenant_id), "deployment": str(vm.deployment_id)},
+    )
+
+
+class CreateVM:
+    """Schedule (if needed), spawn on the host, mark active."""
+
+    def run(self, run: JobRun) -> None:
+        vm = _vm(run.job)
+        if vm.provisioning_state == VM.Provisioning.ACTIVE:
+            # An earlier run of this job built it and its worker died before recording
+            # success (the sweeper re-queued the job): the work is done.
+            return
+        if vm.task_state != VM.Task.SPAWNING or vm.provisioning_state != VM.Provisioning.BUILDING:
+            raise JobCancelled()  # deleted (or rebuilt by another job) before we started
+        if vm.host_id is None:
+            run.step("scheduling", 10)
+            with transaction.atomic():
+                try:
+                    place([vm])
+                except NoValidHost as exc:
+                    raise ControllerError(exc.message, permanent=True, detail=exc.detail) from None
+                VM.objects.filter(pk=vm.pk).update(host=vm.host, updated=timezone.now())
+        run.step("spawning", 30)
+        observed = driver_for(vm.host).ensure_vm(_spec(vm))
+        # No event for this step: the terminal one follows within milliseconds. The step
+        # still checks for a cancellation asked for while the VM was being spawned.
+        run.publish_steps = False
+        run.step("finishing", 90)
+        with transaction.atomic():
+            done = {
+                "provisioning_state": VM.Provisioning.ACTIVE,
+                "power_state": observed.power_state,
+                "task_state": "",
+                "launched_at": timezone.now(),
+                "message": "",
+                "updated": timezone.now(),
+            }
+            building = VM.objects.filter(
+                pk=vm.pk, task_state=VM.Task.SPAWNING, provisioning_state=VM.Provisioning.BUILDING
+            )
+            # The common case in one statement: the subscription is still active, so there
+            # is nothing to power off (read at the same moment the separate SELECT did).
+            updated = building.filter(subscription__state=Subscription.State.ACTIVE).update(**done)
+            suspended = False
+            if not updated:
+                updated = building.update(**done)
+                suspended = bool(updated)
+            if updated:
+                vm.provisioning_state, vm.power_state, vm.task_state = (
+                    VM.Provisioning.ACTIVE,
+                    observed.power_state,
+                    "",
+                )
+                services.publish_vm(vm)
+                if suspended:
+                    _power_off_if_suspended(vm)
+                if run.job.parent_id is None:  # a rebuild: no group will settle the deployment
+                    services.deployment_settle(vm.deployment_id, kind="vm")
+        if not updated:
+            # Deleted while we spawned: take back what we made, and stop.
+            _forget_on_host(vm)
+            raise JobCancelled()
+
+    def on_failure(self, job: Job) -> None:
+        vm = _vm(job)
+        # Quota is released: a VM that never came up costs the tenant nothing. It stays
+        # listed in error with the reason, until deleted or rebuilt. A VM being deleted is
+        # left to its delete job (as on_cancel does), which removes it and releases the quota.
+        if VM.objects.filter(
+            pk=vm.pk, provisioning_state=VM.Provisioning.BUILDING, task_state=VM.Task.SPAWNING
+        ).update(
+            provisioning_state=VM.Provisioning.ERROR,
+            task_state="",
+            message=job.message[:500],
+            updated=timezone.now(),
+        ):
+            services.release_vm(vm.pk)
+            vm.refresh_from_db()
+            services.publish_vm(vm)
+            # Only a VM this call marked failed: an active one (the job failed after it was
+            # built, e.g. past its deadline) stays on its host.
+            transaction.on_commit(lambda: _forget_on_host(vm))
+
+    def on_cancel(self, job: Job) -> None:
+        vm = _vm(job)
+        if vm.task_state == VM.Task.DELETING or vm.provisioning_state == VM.Provisioning.DELETED:
+            return  # a delete job owns the VM now and releases its quota
+        if VM.objects.filter(pk=vm.pk, provisioning_state=VM.Provisioning.BUILDING).update(
+            provisioning_state=VM.Provisioning.DELETED,
+            task_state="",
+            deleted_at=timezone.now(),
+            message="Cancelled before it was built.",
+            updated=timezone.now(),
+        ):
+            services.release_vm(vm.pk)
+            vm.refresh_from_db()
+            services.publish_vm(vm)
+            transaction.on_commit(lambda: _forget_on_host(vm))
+
+
+class Power:
+    """start / shutdown / power_off / reset. Shutdown asks the guest (ACPI) and powers the VM
+    off if it has not stopped within VM_SHUTDOWN_TIMEOUT_SECONDS."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.task = services.POWER_OPERATIONS[kind][0]
+
+    def run(self, run: JobRun) -> None:
+        vm = _vm(run.job)
+        if vm.task_state != self.task:
+            raise JobCancelled()
+        driver = driver_for(vm.host)
+        run.step(self.task, 30)
+        observed = driver.power(str(vm.pk), ACTIONS[self.kind])
+        if self.kind == "shutdown" and observed.power_state != PowerState.SHUTDOWN:
+            started = time.monotonic()
+            timeout = settings.VM_SHUTDOWN_TIMEOUT_SECONDS
+            while observed.power_state != PowerState.SHUTDOWN:
+                waited = time.monotonic() - started
+                if waited >= timeout:
+                    run.step("powering off after the guest did not shut down", 80)
+                    observed = driver.power(str(vm.pk), PowerAction.POWER_OFF)
+                    break
+                run.step("waiting for the guest to shut down", 30 + int(50 * waited / timeout))
+                time.sleep(min(0.5, max(timeout - waited, 0.01)))
+                observed = driver.observe(str(vm.pk)) or observed
+        with transaction.atomic():
+            updated = VM.objects.filter(pk=vm.pk, task_state=self.task).update(
+                power_state=observed.power_state, task_state="", message="", updated=timezone.now()
+            )
+            if updated:
+                vm.power_state, vm.task_state = observed.power_state, ""
+                services.publish_vm(vm)
+                _power_off_if_suspended(vm)
+                if run.job.parent_id is None:  # a rebuild: no group will settle the deployment
+                    services.deployment_settle(vm.deployment_id, kind="vm")
+        if not updated:
+            raise JobCancelled()
+
+    def on_failure(self, job: Job) -> None:
+        self._clear(job, job.message)
+
+    def on_cancel(self, job: Job) -> None:
+        self._clear(job, "")
+
+    def _clear(self, job: Job, message: str) -> None:
+        if VM.objects.filter(pk=job.target_id, task_state=self.task).update(
+            task_state="", message=message[:500], updated=timezone.now()
+        ):
+            services.publish_vm(VM.objects.get(pk=job.target_id))
+
+
+class DeleteVM:
+    """Destroy on the host, then mark deleted and release the quota, in one transaction."""
+
+    def run(self, run: JobRun) -> None:
+        vm = _vm(run.job)
+        if vm.provisioning_state == VM.Provisioning.DELETED:
+            return
+        run.step("deleting", 30)
+        if vm.host_id is not None:
+            driver_for(vm.host).delete_vm(str(vm.pk))
+        with transaction.atomic():
+            if (
+                VM.objects.filter(pk=vm.pk)
+                .exclude(provisioning_state=VM.Provisioning.DELETED)
+                .update(
+                    provisioning_state=VM.Provisioning.DELETED,
+                    power_state=PowerState.NOSTATE,
+                    task_state="",
+                    deleted_at=timezone.now(),
+                    updated=timezone.now(),
+                )
+            ):
+                services.release_vm(vm.pk)
+                vm.refresh_from_db()
+                services.publish_vm(vm)
+                if run.job.parent_id is None:  # deleted on its own, not by a scale-in or deletion
+                    services.deployment_settle(vm.deployment_id, kind="vm")
+
+    def on_failure(self, job: Job) -> None:
+        # The VM may still be on its host, so it keeps its quota; it shows the reason and
+        # can be deleted again (or an admin retries the job).
+        if VM.objects.filter(pk=job.target_id, task_state=VM.Task.DELETING).update(
+            task_state="",
+            provisioning_state=VM.Provisioning.ERROR,
+            message=job.message[:500],
+            updated=timezone.now(),
+        ):
+            services.publish_vm(VM.objects.get(pk=job.target_id))
+
+    def on_cancel(self, job: Job) -> None:
+        if VM.objects.filter(pk=job.target_id, task_state=VM.Task.DELETING).update(
+            task_state="", updated=timezone.now()
+        ):
+            services.publish_vm(VM.objects.get(pk=job.target_id))
+
+
+class SettleDeployment:
+    """Group end (deploy, scale, delete a deployment): the deployment's state from its VMs."""
+
+    def on_group_done(self, job: Job) -> None:
+        services.deployment_settle(job.target_id, kind=job.kind)
+
+
+jobs.register("create_vm", CreateVM())
+jobs.register("delete_vm", DeleteVM())
+for _kind in ACTIONS:
+    jobs.register(_kind, Power(_kind))
+for _kind in ("deploy", "scale_out", "scale_in", "delete_deployment"):
+    jobs.register_group(_kind, SettleDeployment())

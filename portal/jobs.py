@@ -1,0 +1,671 @@
+"""Provisioning jobs: create, claim, run, retry, cancel and sweep (DESIGN.md, "Provisioning jobs").
+
+The life of a job:
+
+1. A service writes the resource rows and the ``Job`` in one transaction (``job_create``) and
+   the task is enqueued **on commit**: a worker never sees a job whose rows rolled back, and a
+   job whose message is lost is found again by the sweeper.
+2. ``run_job`` (the Celery task's body) claims the job with a conditional UPDATE, which also
+   counts the attempt in the database (``acks_late`` redelivery and the sweeper can both hand
+   a job to a worker twice; only one claim wins) and writes a fencing token (``Job.claim``).
+3. The kind's handler runs idempotent steps; ``JobRun.step`` records progress, beats the heart
+   and is where a requested cancellation takes effect. A per-process heartbeat thread keeps
+   ``heartbeat_at`` fresh during long controller calls.
+4. Transient ``ControllerError``s retry with exponential backoff until ``max_attempts``;
+   permanent ones (and running out of attempts, or of time) fail the job with the error's
+   tenant-safe message, and the handler's ``on_failure`` compensates (marks the resource,
+   releases quota) in the same transaction as the failed state.
+5. ``sweep_jobs`` (beat, every few seconds) re-queues running jobs whose heartbeat stopped (a
+   killed worker), fails jobs past their deadline, and re-sends queued jobs whose message
+   never arrived.
+
+A group job (deploy, scale, delete a deployment) runs no task: each child's end updates it
+under a row lock, and when the last child ends its handler's ``on_group_done`` runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import traceback
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from controller.base import ControllerError
+from portal.errors import Conflict
+from portal.events import publish_on_commit
+from portal.models import GROUP_KINDS, Job
+
+logger = logging.getLogger(__name__)
+
+GENERIC_FAILURE = "Something went wrong on our side. The service team has the details."
+
+
+class JobCancelled(Exception):
+    """Raised by ``JobRun.step`` when a cancellation was requested."""
+
+
+class LostClaim(Exception):
+    """This run no longer owns the job (the sweeper re-queued it and another run claimed it,
+    or it was failed past its deadline). The run must stop without writing anything."""
+
+
+class JobHandler(Protocol):
+    """What a job kind does. ``run`` performs idempotent steps; the hooks compensate inside
+    the transaction that writes the job's terminal state."""
+
+    def run(self, run: JobRun) -> None: ...
+
+    def on_failure(self, job: Job) -> None: ...
+
+    def on_cancel(self, job: Job) -> None: ...
+
+
+class GroupHandler(Protocol):
+    def on_group_done(self, job: Job) -> None: ...
+
+
+HANDLERS: dict[str, JobHandler] = {}
+GROUP_HANDLERS: dict[str, GroupHandler] = {}
+
+
+def register(kind: str, handler: JobHandler) -> None:
+    HANDLERS[kind] = handler
+
+
+def register_group(kind: str, handler: GroupHandler) -> None:
+    if kind not in GROUP_KINDS:
+        raise ValueError(f"{kind} is not a group kind (portal.models.GROUP_KINDS)")
+    GROUP_HANDLERS[kind] = handler
+
+
+# --- events ------------------------------------------------------------------------------
+
+
+def job_payload(job: Job) -> dict[str, Any]:
+    return {
+        "id": str(job.pk),
+        "kind": job.kind,
+        "label": job.get_kind_display(),
+        "state": job.state,
+        "progress": job.progress,
+        "step": job.step,
+        "message": job.message,
+        "target_type": job.target_type,
+        "target_id": str(job.target_id),
+        "parent": str(job.parent_id) if job.parent_id else None,
+    }
+
+
+def publish_job(job: Job) -> None:
+    if job.tenant_id:
+        publish_on_commit(job.tenant_id, "job", job_payload(job))
+
+
+# --- creating and enqueueing -------------------------------------------------------------
+
+
+def _deadline(kind: str, now: datetime) -> datetime:
+    seconds = settings.JOB_DEADLINES.get(kind, settings.JOB_DEADLINES["default"])
+    return now + timedelta(seconds=seconds)
+
+
+def _send(job_id, task_id: str, countdown: float = 0) -> None:
+    from portal.tasks import run_job_task  # the task module imports this one
+
+    try:
+        run_job_task.apply_async(
+            args=[str(job_id)], task_id=task_id, queue="provision", countdown=countdown or None
+        )
+    except Exception:
+        # The row is committed; the sweeper re-sends queued jobs whose message never arrived.
+        logger.exception("could not enqueue job %s; the sweeper will retry", job_id)
+
+
+def enqueue_on_commit(jobs: Iterable[Job], countdown: float = 0) -> None:
+    pending = [(j.pk, j.celery_task_id) for j in jobs if j.kind not in GROUP_KINDS]
+    if pending:
+        transaction.on_commit(lambda: [_send(pk, task_id, countdown) for pk, task_id in pending])
+
+
+def new_job(
+    *,
+    kind: str,
+    target,
+    tenant,
+    actor=None,
+    params: dict[str, Any] | None = None,
+    parent: Job | None = None,
+    target_repr: str | None = None,
+    now: datetime | None = None,
+) -> Job:
+    """An unsaved Job (for ``bulk_create``); ``job_create`` saves and enqueues one."""
+    now = now or timezone.now()
+    return Job(
+        id=uuid.uuid4(),
+        tenant=tenant,
+        parent=parent,
+        kind=kind,
+        target_type=target._meta.model_name,
+        target_id=target.pk,
+        target_repr=(target_repr if target_repr is not None else str(target))[:200],
+        params=params or {},
+        deadline=_deadline(kind, now),
+        max_attempts=settings.JOB_MAX_ATTEMPTS,
+        celery_task_id="" if kind in GROUP_KINDS else str(uuid.uuid4()),
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
+
+
+def job_create(**kwargs) -> Job:
+    """Write a job in the caller's transaction and enqueue it when that commits."""
+    job = new_job(**kwargs)
+    job.save(force_insert=True)
+    enqueue_on_commit([job])
+    publish_job(job)
+    return job
+
+
+def jobs_create_many(jobs: list[Job]) -> list[Job]:
+    """Write many unsaved jobs (children of one group) in one INSERT; enqueue on commit.
+
+    No "queued" event per child: no open page can show a job that did not exist when it was
+    rendered, so the events would reach nobody, and each costs a channel-layer round trip
+    (10 of a 10-VM deployment's 12 events; benchmarks/provisioning.py measured them at about
+    half of ``deployment_create``'s time). The group's own event (``job_create``) stays."""
+    Job.objects.bulk_create(jobs)
+    enqueue_on_commit(jobs)
+    return jobs
+
+
+# --- the heartbeat -----------------------------------------------------------------------
+
+
+class _Heartbeat:
+    """One thread per worker process refreshes ``heartbeat_at`` of the jobs it is running,
+    so a long controller call does not look like a dead worker."""
+
+    def __init__(self) -> None:
+        self.active: dict[str, uuid.UUID] = {}
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+        self.pid = 0
+
+    def add(self, job_id, claim: uuid.UUID) -> None:
+        import os
+
+        with self.lock:
+            self.active[str(job_id)] = claim
+            # After a fork (prefork pool) the parent's thread does not exist in the child.
+            if self.thread is None or not self.thread.is_alive() or self.pid != os.getpid():
+                self.pid = os.getpid()
+                self.thread = threading.Thread(target=self._loop, name="job-heartbeat", daemon=True)
+                self.thread.start()
+
+    def remove(self, job_id) -> None:
+        with self.lock:
+            self.active.pop(str(job_id), None)
+
+    def _loop(self) -> None:
+        interval = settings.JOB_HEARTBEAT_SECONDS
+        while True:
+            threading.Event().wait(interval)
+            with self.lock:
+                ids = list(self.active)
+            if not ids:
+                continue
+            try:
+                Job.objects.filter(pk__in=ids, state=Job.State.RUNNING).update(heartbeat_at=timezone.now())
+            except Exception:
+                logger.exception("job heartbeat failed")
+            finally:
+                connection.close()
+
+
+heartbeat = _Heartbeat()
+
+
+# --- running -----------------------------------------------------------------------------
+
+
+@dataclass
+class JobRun:
+    """One claimed run of a job: the handler's handle on progress and cancellation."""
+
+    job: Job
+    claim: uuid.UUID
+
+    # A handler turns this off before a last step that the terminal event follows within
+    # milliseconds: the browser would not see that step anyway.
+    publish_steps: bool = True
+
+    def step(self, name: str, progress: int) -> None:
+        """Record a step. Raises ``JobCancelled`` if cancellation was asked for, ``LostClaim``
+        if this run no longer owns the job."""
+        now = timezone.now()
+        updated = Job.objects.filter(
+            pk=self.job.pk, claim=self.claim, state=Job.State.RUNNING, cancel_requested=False
+        ).update(step=name, progress=progress, heartbeat_at=now, updated=now)
+        if not updated:
+            self._raise_why_not()
+        self.job.step, self.job.progress = name, progress
+        if self.publish_steps:
+            publish_job(self.job)
+
+    def _raise_why_not(self) -> None:
+        current = Job.objects.filter(pk=self.job.pk).values("claim", "state", "cancel_requested").first()
+        if current and current["claim"] == self.claim and current["state"] == Job.State.RUNNING:
+            raise JobCancelled()
+        raise LostClaim()
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.job.params
+
+
+def _claim_sql(connection) -> str:
+    """``UPDATE … RETURNING`` the claimed row, with its group's state, in one round trip
+    (PostgreSQL and SQLite >= 3.35 both support it; Django's ``update()`` returns a count)."""
+    q = connection.ops.quote_name
+    table = q(Job._meta.db_table)
+    columns = ", ".join(f"{table}.{q(f.column)}" for f in Job._meta.concrete_fields)
+    kinds = ", ".join(["%s"] * len(GROUP_KINDS))
+    # Only identifiers from the model's meta are formatted in; every value is a parameter.
+    return (
+        f"UPDATE {table} SET {q('state')} = %s, {q('claim')} = %s, {q('attempts')} = {q('attempts')} + 1, "  # noqa: S608
+        f"{q('heartbeat_at')} = %s, {q('started_at')} = %s, {q('worker')} = %s, {q('updated')} = %s "
+        f"WHERE {q('id')} = %s AND {q('state')} = %s "
+        f"AND ({q('run_after')} IS NULL OR {q('run_after')} <= %s) AND {q('kind')} NOT IN ({kinds}) "
+        f"RETURNING {columns}, (SELECT p.{q('state')} FROM {table} p WHERE p.{q('id')} = {table}.{q('parent_id')}) "
+        f"AS {q('parent_state')}"
+    )
+
+
+def claim(job_id, *, worker: str = "") -> JobRun | None:
+    """Take a queued job. None if it is not queued (done, running elsewhere) or not due yet.
+
+    One statement: the conditional UPDATE returns the claimed row (and its group's state), so
+    no second SELECT reads what the UPDATE just wrote."""
+    now = timezone.now()
+    token = uuid.uuid4()
+    meta = Job._meta
+    at = meta.get_field("updated").get_db_prep_value(now, connection)
+    params = [
+        Job.State.RUNNING.value,
+        meta.get_field("claim").get_db_prep_value(token, connection),
+        at,
+        at,
+        worker[:200],
+        at,
+        meta.pk.get_db_prep_value(
+            job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id)), connection
+        ),
+        Job.State.QUEUED.value,
+        at,
+        *sorted(GROUP_KINDS),
+    ]
+    rows = list(Job.objects.raw(_claim_sql(connection), params))
+    if not rows:
+        return None
+    job = rows[0]
+    if job.parent_id and job.parent_state == Job.State.QUEUED:
+        # The group shows as running from its first child on (only the first children see
+        # it queued; two claimed at once both try, and the condition lets one win).
+        Job.objects.filter(pk=job.parent_id, state=Job.State.QUEUED).update(
+            state=Job.State.RUNNING, started_at=now, updated=now
+        )
+    # No "running" event here: the handler's first step follows within milliseconds and
+    # carries the running state with the step's progress; a run that ends without a step
+    # still sends its terminal state.
+    return JobRun(job=job, claim=token)
+
+
+def run_job(job_id, *, worker: str = "") -> str:
+    """Claim and run one job; returns what happened (for logs and tests)."""
+    run = claim(job_id, worker=worker)
+    if run is None:
+        return "skipped"
+    job = run.job
+    if job.attempts > job.max_attempts:
+        # _fail appends to the detail the job already has: say what happened, not it again.
+        return _fail(
+            run,
+            "The operation did not complete after several attempts.",
+            f"attempt {job.attempts} of {job.max_attempts}: no attempts left",
+        )
+    if job.deadline <= timezone.now():
+        _fail(run, "The operation took too long and was stopped.", "deadline passed before the run started")
+        return "failed"
+    handler = HANDLERS[job.kind]
+    heartbeat.add(job.pk, run.claim)
+    try:
+        handler.run(run)
+    except JobCancelled:
+        return _cancelled(run)
+    except LostClaim:
+        logger.warning("job %s: claim lost, stopping this run", job.pk)
+        return "lost"
+    except ControllerError as exc:
+        if exc.permanent:
+            return _fail(run, exc.message, exc.detail)
+        return _retry(run, exc.message, exc.detail)
+    except Conflict as exc:
+        return _fail(run, exc.message, f"conflict: {exc.code}")
+    except DatabaseError as exc:
+        # A dropped connection or a serialisation failure: worth another attempt.
+        connection.close()
+        return _retry(run, "A temporary problem interrupted the operation.", f"database error: {exc!r}")
+    except Exception:
+        logger.exception("job %s (%s) crashed", job.pk, job.kind)
+        return _fail(run, GENERIC_FAILURE, traceback.format_exc())
+    else:
+        return _succeed(run)
+    finally:
+        heartbeat.remove(job.pk)
+
+
+def _terminal(run: JobRun, state: str, message: str, detail: str | None = None, **extra) -> bool:
+    """Write the terminal state if this run still owns the job. Returns whether it did."""
+    now = timezone.now()
+    values = {"state": state, "message": message[:500], "finished_at": now, "updated": now, **extra}
+    if detail is not None:
+        values["detail"] = detail
+    if state == Job.State.SUCCEEDED:
+        values["progress"] = 100
+    updated = Job.objects.filter(pk=run.job.pk, claim=run.claim, state=Job.State.RUNNING).update(**values)
+    if updated:
+        for key, value in values.items():
+            setattr(run.job, key, value)
+    return bool(updated)
+
+
+def _succeed(run: JobRun) -> str:
+    with transaction.atomic():
+        # The "retrying…" note of an earlier attempt would read as a problem now; say it
+        # took more than one go instead.
+        note = f"Done after {run.job.attempts} attempts." if run.job.attempts > 1 else ""
+        if not _terminal(run, Job.State.SUCCEEDED, note):
+            return "lost"
+        _after_terminal(run.job)
+    return "succeeded"
+
+
+def _fail(run: JobRun, message: str, detail: str) -> str:
+    with transaction.atomic():
+        if not _terminal(run, Job.State.FAILED, message, _join(run.job.detail, detail)):
+            return "lost"
+        HANDLERS[run.job.kind].on_failure(run.job)
+        _after_terminal(run.job)
+    return "failed"
+
+
+def _cancelled(run: JobRun) -> str:
+    with transaction.atomic():
+        if not _terminal(run, Job.State.CANCELLED, "Cancelled."):
+            return "lost"
+        HANDLERS[run.job.kind].on_cancel(run.job)
+        _after_terminal(run.job)
+    return "cancelled"
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Exponential backoff with full jitter, so retries of many jobs spread out."""
+    base, cap = settings.JOB_RETRY_BACKOFF_SECONDS, settings.JOB_RETRY_BACKOFF_MAX_SECONDS
+    return random.uniform(base / 2, min(cap, base * 2 ** max(attempt - 1, 0)))  # noqa: S311 (jitter, not a secret)
+
+
+def _retry(run: JobRun, message: str, detail: str) -> str:
+    job = run.job
+    if job.attempts >= job.max_attempts:
+        return _fail(run, message, detail)
+    delay = backoff_seconds(job.attempts)
+    now = timezone.now()
+    task_id = str(uuid.uuid4())
+    with transaction.atomic():
+        updated = Job.objects.filter(pk=job.pk, claim=run.claim, state=Job.State.RUNNING).update(
+            state=Job.State.QUEUED,
+            claim=None,
+            run_after=now + timedelta(seconds=delay),
+            message=f"{message} Retrying (attempt {job.attempts + 1} of {job.max_attempts}).",
+            detail=_join(job.detail, f"attempt {job.attempts}: {detail}"),
+            celery_task_id=task_id,
+            updated=now,
+        )
+        if not updated:
+            return "lost"
+        job.refresh_from_db()
+        publish_job(job)
+        transaction.on_commit(lambda: _send(job.pk, task_id, delay))
+    return "retrying"
+
+
+def _join(old: str, new: str) -> str:
+    text = f"{old}\n{new}".strip() if old else new
+    return text[-20000:]  # the latest detail matters most; keep the row bounded
+
+
+def _after_terminal(job: Job) -> None:
+    publish_job(job)
+    if job.parent_id:
+        group_update(job.parent_id)
+
+
+def _group_progress_sql(connection) -> tuple[str, list]:
+    """One UPDATE that writes a group's progress and step from its children and returns
+    (done, total): for the children that do not end the group, that is all there is to do."""
+    q = connection.ops.quote_name
+    t = q(Job._meta.db_table)
+    states = sorted(state.value for state in Job.TERMINAL_STATES)
+    marks = ", ".join(["%s"] * len(states))
+    children = f"FROM {t} c WHERE c.{q('parent_id')} = {t}.{q('id')}"
+    done = f"(SELECT COALESCE(SUM(CASE WHEN c.{q('state')} IN ({marks}) THEN 1 ELSE 0 END), 0) {children})"
+    total = f"(SELECT COUNT(*) {children})"
+    # Only identifiers from the model's meta are formatted in; every value is a parameter.
+    sql = (
+        f"UPDATE {t} SET {q('progress')} = CASE WHEN {total} = 0 THEN 100 ELSE {done} * 100 / {total} END, "  # noqa: S608
+        f"{q('step')} = CAST({done} AS VARCHAR(20)) || ' of ' || CAST({total} AS VARCHAR(20)) || ' done', "
+        f"{q('updated')} = %s WHERE {q('id')} = %s RETURNING {done}, {total}"
+    )
+    # The placeholders in the order they appear: done twice in SET, the time and the id,
+    # done once more in RETURNING.
+    return sql, states
+
+
+def group_update(parent_id) -> None:
+    """Recompute a group job from its children; end it when all have ended.
+
+    Locks the group's row first (SELECT … FOR UPDATE), so two children ending at once are
+    counted one after the other: the counting statement that follows starts after the lock
+    is held, so it sees the other child's committed state (READ COMMITTED takes a snapshot
+    per statement; a count inside the locking statement itself would not). A child that does
+    not end the group costs two statements; the last one reads the outcome and closes it."""
+    parent = Job.objects.select_for_update().filter(pk=parent_id).first()
+    if parent is None or parent.state in Job.TERMINAL_STATES:
+        return
+    now = timezone.now()
+    sql, states = _group_progress_sql(connection)
+    at = Job._meta.get_field("updated").get_db_prep_value(now, connection)
+    pk = Job._meta.pk.get_db_prep_value(parent.pk, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*states, *states, at, pk, *states])
+        done, total = cursor.fetchone()
+    parent.progress = (done * 100 // total) if total else 100
+    parent.step = f"{done} of {total} done"
+    parent.updated = now
+    fields: list[str] = []
+    # A group with no children at all (deleting a deployment whose VMs were all gone) ends
+    # now: nothing else would ever update it.
+    if done == total:
+        counts = dict(
+            Job.objects.filter(parent_id=parent_id)
+            .values_list("state")
+            .annotate(n=Count("id"))
+            .values_list("state", "n")
+        )
+        failed, cancelled = counts.get(Job.State.FAILED, 0), counts.get(Job.State.CANCELLED, 0)
+        if failed:
+            parent.state = Job.State.FAILED
+            first = (
+                Job.objects.filter(parent_id=parent_id, state=Job.State.FAILED)
+                .order_by("finished_at")
+                .values_list("message", flat=True)
+                .first()
+            )
+            parent.message = f"{failed} of {total} failed: {first}"[:500]
+        elif total and cancelled == total:
+            parent.state, parent.message = Job.State.CANCELLED, "Cancelled."
+        else:
+            parent.state = Job.State.SUCCEEDED
+            parent.message = f"{cancelled} of {total} cancelled." if cancelled else ""
+        parent.finished_at = now
+        fields += ["state", "message", "finished_at"]
+    elif parent.state == Job.State.QUEUED and done:
+        parent.state = Job.State.RUNNING
+        parent.started_at = parent.started_at or now
+        fields += ["state", "started_at"]
+    if fields:
+        Job.objects.filter(pk=parent.pk).update(**{f: getattr(parent, f) for f in fields})
+    if parent.state in Job.TERMINAL_STATES:
+        handler = GROUP_HANDLERS.get(parent.kind)
+        if handler is not None:
+            handler.on_group_done(parent)
+    publish_job(parent)
+
+
+# --- cancelling --------------------------------------------------------------------------
+
+
+def job_cancel(*, job: Job, actor=None) -> Job:
+    """Cancel a queued job now, or ask a running one to stop at its next step. A group
+    cancels all its children. 409 for a job that has already ended."""
+    if job.state in Job.TERMINAL_STATES:
+        raise Conflict(f"This job has already {job.state}.", code="job_finished")
+    if job.kind in GROUP_KINDS:
+        for child in Job.objects.filter(parent=job, state__in=Job.ACTIVE_STATES):
+            try:
+                job_cancel(job=child, actor=actor)
+            except Conflict:
+                pass  # it ended meanwhile
+        job.refresh_from_db()
+        return job
+    with transaction.atomic():
+        now = timezone.now()
+        if Job.objects.filter(pk=job.pk, state=Job.State.QUEUED).update(
+            state=Job.State.CANCELLED, message="Cancelled.", finished_at=now, updated=now, claim=None
+        ):
+            job.refresh_from_db()
+            HANDLERS[job.kind].on_cancel(job)
+            _after_terminal(job)
+        elif not Job.objects.filter(pk=job.pk, state=Job.State.RUNNING).update(
+            cancel_requested=True, updated=now
+        ):
+            job.refresh_from_db()
+            raise Conflict(f"This job has already {job.state}.", code="job_finished")
+    job.refresh_from_db()
+    publish_job(job)
+    return job
+
+
+def fail_now(*, job: Job, message: str, detail: str) -> bool:
+    """Fail an active job from outside its run (deadline passed): fence the run out with a
+    new claim, then fail it with compensation. Returns whether this call failed it."""
+    token = uuid.uuid4()
+    now = timezone.now()
+    with transaction.atomic():
+        if not Job.objects.filter(pk=job.pk, state__in=Job.ACTIVE_STATES).update(
+            state=Job.State.RUNNING, claim=token, updated=now
+        ):
+            return False
+        job.refresh_from_db()
+        run = JobRun(job=job, claim=token)
+        return _fail(run, message, detail) == "failed"
+
+
+# --- the sweeper -------------------------------------------------------------------------
+
+
+@dataclass
+class SweepReport:
+    requeued: int = 0
+    expired: int = 0
+    resent: int = 0
+    groups_repaired: int = 0
+
+
+def sweep_jobs(*, now: datetime | None = None, limit: int = 500) -> SweepReport:
+    """Beat task body: see the module docstring (5). Every change is a conditional update,
+    so two sweepers (or a sweeper racing a worker) cannot both act on one job."""
+    now = now or timezone.now()
+    report = SweepReport()
+    stale = now - timedelta(seconds=settings.JOB_STALE_SECONDS)
+
+    # Past their deadline: fail (with compensation), whatever a worker is doing.
+    for job in Job.objects.filter(state__in=Job.ACTIVE_STATES, deadline__lt=now).exclude(
+        kind__in=GROUP_KINDS
+    )[:limit]:
+        try:
+            if fail_now(
+                job=job, message="The operation took too long and was stopped.", detail="deadline passed"
+            ):
+                report.expired += 1
+        except Exception:
+            # One job whose compensation breaks (its target row gone, say) must not stop the
+            # sweep of every other job; it stays active and is logged on each sweep.
+            logger.exception("sweeper: could not fail job %s past its deadline", job.pk)
+
+    # Running, but the heartbeat stopped: the worker died. Queue it again.
+    for job in Job.objects.filter(state=Job.State.RUNNING, heartbeat_at__lt=stale).exclude(
+        kind__in=GROUP_KINDS
+    )[:limit]:
+        task_id = str(uuid.uuid4())
+        with transaction.atomic():
+            if Job.objects.filter(pk=job.pk, state=Job.State.RUNNING, heartbeat_at__lt=stale).update(
+                state=Job.State.QUEUED,
+                claim=None,
+                run_after=None,
+                celery_task_id=task_id,
+                detail=_join(
+                    job.detail, f"{now:%H:%M:%S}: worker {job.worker or '?'} stopped beating; re-queued"
+                ),
+                updated=now,
+            ):
+                report.requeued += 1
+                transaction.on_commit(lambda pk=job.pk, t=task_id: _send(pk, t))
+
+    # Queued for a while and never claimed: the message was lost (broker restart, a crash
+    # between commit and send). Sending again is harmless: only one claim can win.
+    quiet = now - timedelta(seconds=settings.JOB_QUEUED_RESEND_SECONDS)
+    lost = (
+        Job.objects.filter(state=Job.State.QUEUED, updated__lt=quiet)
+        .filter(Q(run_after__isnull=True) | Q(run_after__lt=quiet))
+        .exclude(kind__in=GROUP_KINDS)[:limit]
+    )
+    for job in lost:
+        task_id = str(uuid.uuid4())
+        if Job.objects.filter(pk=job.pk, state=Job.State.QUEUED, updated__lt=quiet).update(
+            celery_task_id=task_id, updated=now
+        ):
+            report.resent += 1
+            _send(job.pk, task_id)
+
+    # Groups whose children have all ended but that were never closed (a crash between the
+    # child's commit and the group update cannot happen, but a deleted child can).
+    open_groups = Job.objects.filter(state__in=Job.ACTIVE_STATES, kind__in=GROUP_KINDS, updated__lt=quiet)
+    for group in open_groups.exclude(children__state__in=Job.ACTIVE_STATES)[:limit]:
+        try:
+            with transaction.atomic():
+                group_update(group.pk)
+        except Exception:
+            logger.exception("sweeper: could not close group job %s", group.pk)
+            continue
+        report.groups_repaired += 1
+    return report

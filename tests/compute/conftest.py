@@ -1,0 +1,98 @@
+"""Compute fixtures: a simulated fleet in real Redis (one key prefix per test), a host, and
+the web-farm and linux-server samples offered by Acme's plan."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from compute.drivers import reset_driver_cache, simulated_fleet
+from compute.services import deployment_create, host_register
+from gallery.models import GalleryItem, VMSize
+from gallery.services import gallery_item_attach_plan, gallery_load_samples, vm_size_attach_plan
+from portal import jobs
+from portal.models import Job
+from tests.backends import require_redis
+from tests.gallery.helpers import ssh_key
+
+
+@pytest.fixture
+def fleet(settings):
+    require_redis()
+    settings.SIMULATED_CONTROLLER = {
+        **settings.SIMULATED_CONTROLLER,
+        "prefix": f"cloudstamp-test:{uuid.uuid4().hex[:12]}",
+        "defaults": {"delays": {}},
+    }
+    reset_driver_cache()
+    fleet = simulated_fleet()
+    yield fleet
+    fleet.reset()
+    reset_driver_cache()
+
+
+@pytest.fixture
+def host(fleet, admin):
+    return host_register(actor=admin, name="node-1", uri="sim://node-1?vcpus=32&ram_gib=128&disk_gib=4000")
+
+
+@pytest.fixture
+def offered(plan, admin):
+    """The sample items and sizes, offered by ``plan`` (Acme's subscription's plan)."""
+    gallery_load_samples(actor=admin)
+    for item in GalleryItem.objects.all():
+        gallery_item_attach_plan(item=item, plan=plan, actor=admin)
+    for size in VMSize.objects.filter(name__in=["small", "medium", "large"]):
+        vm_size_attach_plan(size=size, plan=plan, actor=admin)
+    return {item.slug: item.versions.get(state="published") for item in GalleryItem.objects.all()}
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Broker messages the job engine sends (on commit), recorded instead of sent:
+    (job id, Celery task id, countdown). Tests run jobs in-process with ``run_jobs``."""
+    messages: list[tuple[str, str, float]] = []
+    monkeypatch.setattr(
+        jobs, "_send", lambda job_id, task_id, countdown=0: messages.append((str(job_id), task_id, countdown))
+    )
+    return messages
+
+
+@pytest.fixture
+def deploy(acme, alice, acme_subscription, offered, host, sent):
+    """Deploy a sample item for Acme as alice (the web farm with a valid SSH key by default);
+    returns the Deployment, whose ``.job`` is the group job."""
+
+    def deploy(count: int = 2, item: str = "web-farm", values: dict | None = None, **kwargs):
+        return deployment_create(
+            tenant=acme,
+            actor=alice,
+            version=offered[item],
+            subscription=acme_subscription,
+            values={"ssh_key": ssh_key()} if values is None else values,
+            instance_count=count,
+            **kwargs,
+        )
+
+    return deploy
+
+
+def run_jobs(limit: int = 1000) -> dict[str, int]:
+    """Run every runnable queued job in this process, as a worker would (the real job
+    bodies; only the broker hop is skipped). Returns outcome counts."""
+    outcomes: dict[str, int] = {}
+    for _ in range(limit):
+        job = (
+            Job.objects.filter(state=Job.State.QUEUED)
+            .exclude(kind__in=["deploy", "scale_out", "scale_in", "delete_deployment"])
+            .order_by("created")
+            .first()
+        )
+        if job is None:
+            break
+        outcome = jobs.run_job(job.pk, worker="test")
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if outcome == "skipped":
+            break
+    return outcomes
