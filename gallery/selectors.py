@@ -7,10 +7,22 @@ suspended subscription's plan) is simply not found: ``DoesNotExist``, a 404.
 
 from __future__ import annotations
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import (
+    CharField,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Cast, Coalesce, Concat
 
 from gallery.models import GalleryItem, GalleryItemVersion, State, VMSize
+from portal.models import AuditEvent
 from subscriptions.models import Plan, Subscription
 
 PUBLISHED = GalleryItemVersion.State.PUBLISHED
@@ -30,18 +42,18 @@ def _offered(tenant, item_ref: str = "pk") -> Exists:
 
 
 def _published_versions() -> QuerySet[GalleryItemVersion]:
-    return GalleryItemVersion.objects.filter(state=PUBLISHED).order_by("-major", "-minor", "-build")
+    # The parameter definition and the extension are the bulk of a version row (kilobytes of
+    # JSON each) and no list or item page reads them: the wizard loads its one version itself.
+    return (
+        GalleryItemVersion.objects.filter(state=PUBLISHED)
+        .defer("parameter_definition", "resource_extension")
+        .order_by("-major", "-minor", "-build")
+    )
 
 
-def gallery_items_for_tenant(
-    *, tenant, search: str = "", category: str = "", os_family: str = ""
-) -> QuerySet[GalleryItem]:
-    """Items the tenant may deploy, each with ``published_versions`` (newest first)
-    prefetched: two queries however many items and versions there are."""
-    qs = (
-        GalleryItem.objects.filter(_offered(tenant))
-        .filter(Exists(GalleryItemVersion.objects.filter(item=OuterRef("pk"), state=PUBLISHED)))
-        .prefetch_related(Prefetch("versions", queryset=_published_versions(), to_attr="published_versions"))
+def _items_for_tenant(*, tenant, search: str, category: str, os_family: str) -> QuerySet[GalleryItem]:
+    qs = GalleryItem.objects.filter(_offered(tenant)).filter(
+        Exists(GalleryItemVersion.objects.filter(item=OuterRef("pk"), state=PUBLISHED))
     )
     if search:
         qs = qs.filter(
@@ -52,6 +64,39 @@ def gallery_items_for_tenant(
     if os_family:
         qs = qs.filter(os_family=os_family)
     return qs.order_by("name", "slug")
+
+
+def gallery_items_for_tenant(
+    *, tenant, search: str = "", category: str = "", os_family: str = ""
+) -> QuerySet[GalleryItem]:
+    """Items the tenant may deploy, each with ``published_versions`` (newest first, without
+    their parameter definition and extension) prefetched: two queries however many items and
+    versions there are."""
+    return _items_for_tenant(
+        tenant=tenant, search=search, category=category, os_family=os_family
+    ).prefetch_related(Prefetch("versions", queryset=_published_versions(), to_attr="published_versions"))
+
+
+def gallery_cards_for_tenant(
+    *, tenant, search: str = "", category: str = "", os_family: str = ""
+) -> QuerySet[GalleryItem]:
+    """The gallery page's cards: the items of ``gallery_items_for_tenant``, each annotated
+    with ``latest_version`` ("1.2.3", its newest published version) in the same query, so a
+    page of cards is one query and loads no version rows at all."""
+    newest = GalleryItemVersion.objects.filter(item=OuterRef("pk"), state=PUBLISHED).order_by(
+        "-major", "-minor", "-build"
+    )
+    number = Concat(
+        Cast("major", CharField()),
+        Value("."),
+        Cast("minor", CharField()),
+        Value("."),
+        Cast("build", CharField()),
+        output_field=CharField(),
+    )
+    return _items_for_tenant(tenant=tenant, search=search, category=category, os_family=os_family).annotate(
+        latest_version=Subquery(newest.annotate(number=number).values("number")[:1])
+    )
 
 
 def gallery_item_for_tenant(*, tenant, pk) -> GalleryItem:
@@ -124,5 +169,32 @@ def gallery_item_get(*, pk) -> GalleryItem:
     ).get(pk=pk)
 
 
-def vm_size_list() -> QuerySet[VMSize]:
-    return VMSize.objects.prefetch_related(Prefetch("plans", queryset=Plan.objects.order_by("name")))
+def gallery_version_get(*, item_pk, pk) -> GalleryItemVersion:
+    """One version (any state) of the item ``item_pk``, with its item, for the admin portal."""
+    return GalleryItemVersion.objects.select_related("item").get(pk=pk, item_id=item_pk)
+
+
+def gallery_item_activity(*, item: GalleryItem) -> QuerySet[AuditEvent]:
+    """The audit events about an item and its versions, newest first. Version events carry
+    the item's slug, so a deleted draft's events stay on the item's page."""
+    version_ids = [str(v.pk) for v in item.versions.all()]
+    return AuditEvent.objects.filter(
+        Q(target_type="galleryitem", target_id=str(item.pk))
+        | Q(target_type="galleryitemversion", target_id__in=version_ids)
+        | Q(target_type="galleryitemversion", data__item=item.slug)
+    ).select_related("tenant")
+
+
+def vm_size_list(*, search: str = "", state: str = "") -> QuerySet[VMSize]:
+    qs = VMSize.objects.prefetch_related(Prefetch("plans", queryset=Plan.objects.order_by("name")))
+    if search:
+        qs = qs.filter(name__icontains=search)
+    if state:
+        qs = qs.filter(state=state)
+    return qs
+
+
+def vm_size_get(*, pk) -> VMSize:
+    return VMSize.objects.prefetch_related(Prefetch("plans", queryset=Plan.objects.order_by("name"))).get(
+        pk=pk
+    )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
 
 from gallery.models import GalleryItem
 from subscriptions.models import Plan
 from tests.api.conftest import Api
 from tests.gallery.helpers import make_version
-from tests.gallery.test_views import SECRET, wizard_definition
+from tests.gallery.test_views import SECRET, localised_definition, wizard_definition
 
 
 @pytest.fixture
@@ -101,3 +102,18 @@ def test_validate_flags_a_bad_instance_count_and_subscription(api_alice, version
     body = {"subscription": str(globex_subscription.pk), "instance_count": 99, "parameters": {}}
     errors = api_alice.post(version_url(version, "validate/"), body).json()
     assert {"subscription", "instance_count", "parameters.password"} <= set(errors)
+
+
+def test_validate_keys_problems_by_parameter_name_while_the_wizard_shows_labels(
+    api_alice, version, acme_subscription
+):
+    localised = make_version(version.item, "1.1.0", parameter_definition=localised_definition())
+    body = {
+        "subscription": str(acme_subscription.pk),
+        "instance_count": 2,
+        "parameters": {"size": "small", "admin_user": "Not Valid"},
+    }
+    with translation.override("de"):
+        errors = api_alice.post(version_url(localised, "validate/"), body).json()
+    # API clients send names, so problems come back under names, never under labels.
+    assert set(errors) == {"parameters.admin_user", "parameters.password"}

@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from gallery.models import GalleryItem, GalleryItemVersion
 from gallery.selectors import (
+    gallery_cards_for_tenant,
     gallery_item_for_tenant,
     gallery_item_get,
     gallery_item_list,
@@ -146,3 +147,19 @@ def test_subscriptions_offering_an_item_and_the_sizes_they_allow(
     sizes["large"].plans.add(plan)  # offered by the plan, not listed by the version
     sizes["small"].plans.add(private_plan)
     assert vm_sizes_for(version=version, plan=plan) == [sizes["medium"]]
+
+
+def test_gallery_cards_carry_the_newest_published_version_number(acme, acme_subscription, plan, private_plan):
+    item = _item("cards", plan, versions=("published", "published", "deprecated", "draft"))
+    make_version(item, "1.10.0", state="published")  # newer than 1.9.x, though it sorts lower as text
+    make_version(item, "1.9.0", state="published")
+    _item("private", private_plan)
+    [card] = gallery_cards_for_tenant(tenant=acme)
+    assert (card, card.latest_version) == (item, "1.10.0")
+    assert list(gallery_cards_for_tenant(tenant=acme, search="nothing")) == []
+
+
+def test_gallery_cards_are_one_query_per_page(acme, acme_subscription, plan):
+    for i in range(12):
+        _item(f"item-{i}", plan, versions=("published", "draft"))
+    assert _count_queries(lambda: [c.latest_version for c in gallery_cards_for_tenant(tenant=acme)[:10]]) == 1

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 
 from gallery.models import GalleryItem
 from tests.gallery.helpers import definition, make_version, param
@@ -172,7 +175,9 @@ def test_review_shows_the_quota_impact_and_redacted_values(client_alice, deploya
     assert rows["vcpus"]["needed"] == 6 and rows["vcpus"]["limit"] == 20 and not rows["vcpus"]["exceeds"]
     assert "Quota impact" in html and "********" in html
     assert SECRET not in html
-    assert "disabled" in html
+    # Valid: the Deploy button is live, and says the secret must be typed again to deploy.
+    assert 'name="action" value="deploy" aria-describedby="deploy-note"' in html
+    assert "Secrets are never sent back to your browser" in html
 
 
 def test_review_marks_dimensions_that_would_exceed_the_quota(
@@ -206,3 +211,107 @@ def test_review_counts_the_chosen_size_even_when_other_fields_have_problems(
     assert response.context["valid"] is False
     rows = {r["dimension"]: r for r in response.context["quota_rows"]}
     assert rows["vcpus"]["needed"] == 4
+
+
+def localised_definition() -> dict:
+    return definition(
+        sections=[
+            {
+                "name": "server",
+                "label": {"en": "Server", "de": "Server (de)"},
+                "parameters": [
+                    param("size", "vm_size", required=True),
+                    param(
+                        "admin_user",
+                        label={"en": "Administrator", "de": "Administrator (de)"},
+                        required=True,
+                        regex="[a-z]+",
+                    ),
+                    param("password", "secret", label={"en": "Password", "de": "Passwort"}, required=True),
+                ],
+            }
+        ]
+    )
+
+
+def review_problems(html: str) -> str:
+    start = html.index('id="review-problems"')
+    return html[start : html.index("</ul>", start)]
+
+
+def test_review_names_each_problem_by_its_localised_label_and_keeps_the_name_beside_it(
+    client_alice, deployable, acme_subscription, plan
+):
+    version = make_version(deployable.item, "1.1.0", parameter_definition=localised_definition())
+    plan.vcpus = 3
+    plan.save()
+    data = {
+        "action": "review",
+        "subscription": acme_subscription.pk,
+        "instance_count": "2",
+        "p_size": "medium",
+        "p_admin_user": "Not Valid",
+    }
+    with translation.override("de"):
+        response = client_alice.post(deploy_url(version), data)
+    problems = review_problems(response.content.decode())
+    # In the order of the form, each linking to its field, then the quota shortfalls.
+    items = re.findall(
+        r'<li data-field="([^"]+)"><a class="alert-link" href="#([^"]+)">([^<]+)</a>', problems
+    )
+    assert items == [
+        ("admin_user", "id_p_admin_user", "Administrator (de)"),
+        ("password", "id_p_password", "Passwort"),
+        ("vcpus", "quota-impact", "vCPUs"),
+    ]
+    assert '<code class="field-name" title="Field name in the API">admin_user</code>' in problems
+    assert "needs 4, but only 3 of 3 remain." in problems
+    steps = {s.label: s.problems for s in response.context["form"].steps()}
+    assert steps == {"Subscription": 0, "Server (de)": 2, "How many": 1}
+
+
+def test_review_labels_the_forms_own_fields(client_alice, deployable, acme_subscription):
+    data = {"action": "review", "subscription": "nope", "instance_count": "x", "p_size": "small"}
+    problems = review_problems(client_alice.post(deploy_url(deployable), data).content.decode())
+    assert '<a class="alert-link" href="#id_subscription">Subscription</a>' in problems
+    assert '<a class="alert-link" href="#id_instance_count">Instances</a>' in problems
+    assert "Enter a whole number." in problems
+
+
+def test_a_valid_review_lists_the_settings_by_label_with_choice_labels(
+    client_alice, deployable, acme_subscription
+):
+    data = {
+        "action": "review",
+        "subscription": acme_subscription.pk,
+        "instance_count": "2",
+        "p_admin_user": "ops",
+        "p_size": "medium",
+        "p_password": SECRET,
+        "p_tls": "on",
+        "p_cert": "-----BEGIN CERTIFICATE-----",
+    }
+    response = client_alice.post(deploy_url(deployable), data)
+    assert response.context["valid"] is True
+    summary = {label: {r.label: r.value for r in rows} for label, rows in response.context["form"].summary()}
+    assert summary["Deployment"] == {"Subscription": "Acme production (Standard)", "Instances": "2"}
+    assert summary["Server"] == {
+        "Admin user": "ops",
+        "Size": "medium (2 vCPU, 4 GiB RAM, 40 GiB disk)",
+        "Password": "********",
+    }
+    assert summary["TLS"]["Tls"] == "Yes"
+    assert SECRET not in response.content.decode()
+
+
+def test_after_a_review_the_partial_keeps_flagging_what_is_still_wrong(
+    client_alice, deployable, acme_subscription
+):
+    base = {"subscription": acme_subscription.pk, "instance_count": "2", "p_admin_user": "Not Valid"}
+    fresh = client_alice.post(fields_url(deployable), base).content.decode()
+    assert "is-invalid" not in fresh
+    reviewed = client_alice.post(fields_url(deployable), {**base, "reviewed": "1"}).content.decode()
+    assert 'id="id_p_admin_user_error"' in reviewed
+    assert 'aria-invalid="true"' in reviewed
+    # The step list comes along out of band, with the problem counts.
+    assert 'id="wizard-steps" aria-label="Deploy steps" hx-swap-oob="true"' in reviewed
