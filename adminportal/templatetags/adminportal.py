@@ -16,6 +16,7 @@ _TARGET_ROUTES = {
     "plan": "adminportal:plan_detail",
     "addon": "adminportal:addon_edit",
     "subscription": "adminportal:subscription_detail",
+    "host": "adminportal:host_detail",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from adminportal import selectors
+from adminportal import compute_selectors, selectors
 from portal.tenancy import service_admin_view
 
 
@@ -22,5 +22,6 @@ def overview(request: HttpRequest) -> HttpResponse:
         "per_plan": per_plan,
         "chart": chart,
         "events": selectors.activity_list()[:10],
+        "provisioning": compute_selectors.provisioning_counts(),
     }
     return render(request, "adminportal/overview.html", context)

@@ -78,7 +78,8 @@ class PortalAutoSchema(AutoSchema):
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
-        if not self.view.__module__.endswith(".api.views"):
+        module = self.view.__module__  # <app>/api/views.py, or a split-off <app>/api/<topic>_views.py
+        if ".api." not in module or not module.endswith("views"):
             return responses  # third-party views (the schema and docs views) stay as they are
         errors = dict(_ERRORS)
         if "{" not in self.path:

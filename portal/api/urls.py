@@ -9,5 +9,6 @@ urlpatterns = [
     path("", include("tenants.api.urls")),
     path("", include("subscriptions.api.urls")),
     path("", include("gallery.api.urls")),
+    path("", include("compute.api.urls")),
     path("admin/", include("adminportal.api.urls")),
 ]

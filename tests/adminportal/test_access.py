@@ -12,7 +12,11 @@ PAGES = sorted(
     p.name
     for p in urlpatterns
     if not p.name.endswith(
-        ("_disable", "_enable", "_deactivate", "_activate", "_suspend", "_reactivate", "_cancel")
+        (
+            *("_disable", "_enable", "_deactivate", "_activate", "_suspend", "_reactivate", "_cancel"),
+            *("_export", "_attach", "_detach", "_delete", "_publish", "_unpublish", "_deprecate", "_fields"),
+            *("_state", "_refresh", "_retry"),
+        )
     )
 )
 ACTIONS = sorted(set(p.name for p in urlpatterns) - set(PAGES))

@@ -40,6 +40,9 @@ class Api:
     def patch(self, path: str, data=None):
         return self._send("patch", path, data)
 
+    def put(self, path: str, data=None):
+        return self._send("put", path, data)
+
     def delete(self, path: str):
         return self._send("delete", path)
 

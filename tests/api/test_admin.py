@@ -26,7 +26,7 @@ ADMIN_ROUTES = sorted(
 
 @pytest.mark.parametrize(("name", "route"), ADMIN_ROUTES, ids=[n for n, _ in ADMIN_ROUTES])
 def test_admin_routes_refuse_tenant_sessions_tokens_and_anonymous_visitors(name, route, alice, acme, admin):
-    path = fill(route.pattern, {"pk": str(acme.pk)})
+    path = fill(route.pattern, {param: str(acme.pk) for param in route.params})
     tenant_session, token, anonymous = Api(user=alice), Api(token=make_token(alice, acme)), Api()
     for method in route.methods():
         send = getattr(tenant_session, method)
@@ -39,7 +39,7 @@ def test_admin_routes_refuse_tenant_sessions_tokens_and_anonymous_visitors(name,
 
 def test_every_admin_route_is_under_the_api_namespace():
     assert reverse("api:admin-tenant-list") == "/api/v1/admin/tenants/"
-    assert len(ADMIN_ROUTES) == 18
+    assert len(ADMIN_ROUTES) == 38
 
 
 # --- tenants -------------------------------------------------------------------------------------
