@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("tenants.urls", namespace="tenants")),
     path("subscriptions/", include("subscriptions.urls", namespace="subscriptions")),
     path("gallery/", include("gallery.urls", namespace="gallery")),
+    path("compute/", include("compute.urls", namespace="compute")),
     path("manage/", include("adminportal.urls", namespace="adminportal")),
     path("api/v1/", include("portal.api.urls", namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -4,6 +4,7 @@ register = template.Library()
 
 _STATE_COLOURS = {
     "active": "success",
+    "enabled": "success",
     "running": "success",
     "succeeded": "success",
     "accepted": "success",
@@ -24,6 +25,22 @@ _STATE_COLOURS = {
     "error": "danger",
     "suspended": "warning",
     "draining": "warning",
+    # compute: deployments, VM statuses (task, power or provisioning state)
+    "ready": "success",
+    "deploying": "primary",
+    "scaling": "primary",
+    "building": "primary",
+    "spawning": "primary",
+    "powering_on": "primary",
+    "shutting_down": "primary",
+    "powering_off": "primary",
+    "rebooting": "primary",
+    "shutdown": "secondary",
+    "nostate": "secondary",
+    "deleted": "secondary",
+    "paused": "warning",
+    "degraded": "warning",
+    "crashed": "danger",
 }
 
 

@@ -9,9 +9,10 @@
     });
   }
 
-  // Focus the first invalid field after a failed form submission.
+  // Focus the first invalid field after a failed form submission, unless the page marks
+  // an element with data-focus-on-load (a summary that lists every problem with links).
   function focusFirstError(root) {
-    var invalid = root.querySelector(".is-invalid, [aria-invalid='true']");
+    var invalid = root.querySelector("[data-focus-on-load]") || root.querySelector(".is-invalid, [aria-invalid='true']");
     if (invalid && typeof invalid.focus === "function") invalid.focus();
   }
 

@@ -56,6 +56,11 @@ class World:
     # --- tenant gallery: an item offered only by Acme's private plan ---
     acme_gallery_item: object = None
     acme_gallery_version: object = None
+    # --- tenant compute: a deployment of that item with one VM, and its deploy job ---
+    acme_deployment: object = None
+    acme_vm: object = None
+    acme_job: object = None
+    acme_vm_action: str = "start"
 
     def snapshot(self) -> tuple:
         """Everything charlie might try to change in Acme."""
@@ -76,6 +81,29 @@ class World:
             list(Invitation.objects.filter(tenant=self.acme).values_list("id", "revoked_at", "accepted_at")),
             list(ApiToken.objects.filter(tenant=self.acme).values_list("id", "revoked_at", "name")),
             type(self.acme).objects.filter(pk=self.acme.pk).values_list("name", "state").get(),
+            *self._compute_snapshot(),
+        )
+
+    def _compute_snapshot(self) -> tuple:
+        from compute.models import Deployment, VirtualMachine
+        from portal.models import Job
+
+        return (
+            list(
+                Deployment.objects.filter(tenant=self.acme)
+                .values_list("id", "state", "instance_count")
+                .order_by("id")
+            ),
+            list(
+                VirtualMachine.objects.filter(tenant=self.acme)
+                .values_list("id", "provisioning_state", "power_state", "task_state")
+                .order_by("id")
+            ),
+            list(
+                Job.objects.filter(tenant=self.acme)
+                .values_list("id", "state", "cancel_requested")
+                .order_by("id")
+            ),
         )
 
     def admin_values(self) -> dict:
@@ -158,6 +186,7 @@ def build_world() -> World:
         acme_token.prefix,
     ]
     _add_gallery(world)
+    _add_compute(world)
     return world
 
 
@@ -184,3 +213,32 @@ def _add_gallery(world: World) -> None:
     world.acme_gallery_item = item
     world.acme_gallery_version = item.versions.get()
     world.secrets.append("Acme secret appliance")
+
+
+def _add_compute(world: World) -> None:
+    """A deployment of Acme's private item on "Acme special", placed on a host registered
+    without asking a driver (no Redis needed): one VM still building, its deploy job queued."""
+    from compute.models import Host
+    from compute.services import deployment_create
+
+    Host.objects.create(name="world-node", uri="sim://world-node", vcpus=64, ram_gib=256, disk_gib=4000)
+    subscription = Subscription.objects.get(tenant=world.acme, name="Acme special")
+    with transaction.atomic():
+        deployment = deployment_create(
+            tenant=world.acme,
+            actor=world.alice,
+            version=world.acme_gallery_version,
+            subscription=subscription,
+            values={},
+            instance_count=1,
+            name="acme-rocket-telemetry",
+        )
+    world.acme_deployment = deployment
+    world.acme_vm = deployment.vms.get()
+    world.acme_job = deployment.job
+    world.secrets += [
+        "acme-rocket-telemetry",
+        str(deployment.pk),
+        str(world.acme_vm.pk),
+        str(deployment.job.pk),
+    ]
