@@ -89,7 +89,10 @@ format: $(DEV_STAMP) ## ruff format and ruff check --fix
 bench: install-dev ## run the benchmarks (printed as ratios)
 	@scripts/ensure-redis.sh --optional
 	$(PY) -m benchmarks.gallery_validate
+	$(PY) -m benchmarks.gallery_page
 	$(PY) -m benchmarks
+	$(PY) -m benchmarks.provisioning
+	$(PY) -m benchmarks.vm_list
 
 check: install ## Django's system checks
 	$(PY) manage.py check

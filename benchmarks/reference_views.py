@@ -1,4 +1,4 @@
-"""The two references the benchmark measures beside the real pages, in the same server.
+"""The references the benchmarks measure beside the real pages, in the same server.
 
 - ``floor``: the framework floor. A view that returns constant JSON through the same
   middleware stack; nothing a real page does can be cheaper.
@@ -7,13 +7,16 @@
   limit per dimension, the total count) and orjson serialises it, with no ORM, serializer or
   DRF machinery. It does not authenticate: the tenant comes from the URL, so the difference
   to the API is everything the API adds (auth, tenancy, ORM, serializers, pagination).
+- ``raw_vms``: the same for ``GET /api/v1/vms/`` (``benchmarks.vm_list``): one statement for a
+  page of the tenant's live VMs, newest first, with their deployment's and subscription's
+  names, the one-word status and the total, serialised by orjson (see ``VM_PAGE_SQL``).
 """
 
 from __future__ import annotations
 
 import orjson
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 
 from subscriptions.quota import DIMENSIONS
 
@@ -90,3 +93,69 @@ def subscription_page(tenant_id, *, page: int = 1, size: int = PAGE_SIZE) -> dic
 def raw_subscriptions(request: HttpRequest, tenant_id) -> HttpResponse:
     """The lower bound for ``GET /api/v1/subscriptions/``: raw SQL and orjson."""
     return HttpResponse(orjson.dumps(subscription_page(tenant_id)), content_type="application/json")
+
+
+# The tenant's live VMs, newest first, as GET /api/v1/vms/ lists them, in one round trip
+# written for the planner: the page's 50 rows are chosen first (a top-N over the tenant's VMs),
+# only they are joined to their deployment and subscription, and the total is a scalar count
+# (an index-only scan). A window count (COUNT(*) OVER ()) here would make PostgreSQL join and
+# read all 5,000 rows before the LIMIT: 44 ms against 5 ms on the benchmark's seed.
+VM_PAGE_SQL = """
+SELECT v.id, v.name, v.hostname,
+       CASE WHEN v.task_state <> '' THEN v.task_state
+            WHEN v.provisioning_state = 'active' THEN v.power_state
+            ELSE v.provisioning_state END,
+       v.provisioning_state, v.power_state, v.task_state, v.message,
+       v.size_name, v.vcpus, v.ram_gib, v.disk_gib, v.image,
+       v.deployment_id, d.name, v.subscription_id, s.name, v.created, v.launched_at,
+       (SELECT COUNT(*) FROM compute_virtualmachine c
+        WHERE c.tenant_id = %(tenant)s AND c.provisioning_state <> 'deleted')
+FROM (
+    SELECT * FROM compute_virtualmachine
+    WHERE tenant_id = %(tenant)s AND provisioning_state <> 'deleted'
+    ORDER BY created DESC, name
+    LIMIT %(limit)s OFFSET %(offset)s
+) v
+JOIN compute_deployment d ON d.id = v.deployment_id
+JOIN subscriptions_subscription s ON s.id = v.subscription_id
+ORDER BY v.created DESC, v.name
+"""
+
+
+def vm_page(tenant_id, *, page: int = 1, size: int = PAGE_SIZE) -> dict:
+    """The tenant's VM page as plain data, in the API's envelope and row shape."""
+    with connection.cursor() as cursor:
+        cursor.execute(VM_PAGE_SQL, {"tenant": tenant_id, "limit": size, "offset": (page - 1) * size})
+        rows = cursor.fetchall()
+    results = [
+        {
+            "id": r[0],
+            "name": r[1],
+            "hostname": r[2],
+            "status": r[3],
+            "provisioning_state": r[4],
+            "power_state": r[5],
+            "task_state": r[6],
+            "message": r[7],
+            "size": {"name": r[8], "vcpus": r[9], "ram_gib": r[10], "disk_gib": r[11]},
+            "image": r[12],
+            "deployment": {"id": r[13], "name": r[14]},
+            "subscription": {"id": r[15], "name": r[16]},
+            "created": r[17],
+            "launched_at": r[18],
+        }
+        for r in rows
+    ]
+    return {"count": rows[0][19] if rows else 0, "next": None, "previous": None, "results": results}
+
+
+def raw_vms(request: HttpRequest, tenant_id) -> HttpResponse:
+    """The lower bound for ``GET /api/v1/vms/`` (``?page``, ``?page_size``): raw SQL and orjson."""
+    try:
+        page = int(request.GET.get("page", 1))
+        size = int(request.GET.get("page_size", PAGE_SIZE))
+    except ValueError:
+        return HttpResponseBadRequest()
+    return HttpResponse(
+        orjson.dumps(vm_page(tenant_id, page=page, size=size)), content_type="application/json"
+    )

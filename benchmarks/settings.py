@@ -3,7 +3,12 @@
 The real settings module with ``DEBUG=false`` (no debug toolbar, no query log, no browsable
 API, template caching on), served over plain HTTP on loopback: the HTTPS-only switches that
 would redirect or drop cookies on ``http://127.0.0.1`` are turned off, nothing else is.
-``ROOT_URLCONF`` adds the two reference views (see ``benchmarks.reference_views``).
+``ROOT_URLCONF`` adds the reference views (see ``benchmarks.reference_views``).
+
+Redis: everything the benchmarks touch in Redis (Celery broker, channel layer, cache, the
+simulated fleet) lives in one database of its own, ``BENCH_REDIS_URL`` (DB 14 by default), so a
+run never mixes with the queues of ``make run`` (DB 0) or of the test suite (DB 15), and the
+provisioning benchmark may empty it between runs (``benchmarks.provisioning``).
 """
 
 import os
@@ -18,11 +23,28 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("SECURE_HSTS_SECONDS", "0")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cloudstamp_bench")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+# Forced like DEBUG: the real settings read these, and a value left in the shell must not
+# point the benchmark's workers at another Redis database.
+os.environ["REDIS_URL"] = os.environ["BENCH_REDIS_URL"]
+os.environ["CELERY_BROKER_URL"] = os.environ["BENCH_REDIS_URL"]
+os.environ["SIMULATED_REDIS_URL"] = os.environ["BENCH_REDIS_URL"]
+os.environ["SIMULATED_PREFIX"] = "cloudstamp-bench:sim"
+os.environ["CHANNELS_PREFIX"] = "cloudstamp-bench"
+# Zero simulated delays unless a benchmark configures the fleet (it does, in Redis).
+os.environ["SIMULATED_SPAWN_SECONDS"] = "0"
+os.environ["SIMULATED_POWER_SECONDS"] = "0"
+os.environ["SIMULATED_DELETE_SECONDS"] = "0"
+os.environ["SIMULATED_GUEST_SHUTDOWN_SECONDS"] = "0"
 
 from portal.settings import *  # noqa: F403
 from portal.settings import DATABASES, LOGGING, STORAGES
 
 ROOT_URLCONF = "benchmarks.urls"
+BENCH_REDIS_URL = os.environ["BENCH_REDIS_URL"]
+
+# The no-op task the provisioning benchmark measures the broker's round trip with.
+CELERY_IMPORTS = ("benchmarks.tasks",)
 
 # Loopback is plain HTTP: secure-only cookies would never come back to the server.
 SESSION_COOKIE_SECURE = False
@@ -57,7 +79,12 @@ if BENCH_DB_CONNECTIONS == "pool":
         "default": {
             **DATABASES["default"],
             "CONN_MAX_AGE": 0,
-            "OPTIONS": {**DATABASES["default"]["OPTIONS"], "pool": {"min_size": 4, "max_size": 8}},
+            "OPTIONS": {
+                **DATABASES["default"]["OPTIONS"],
+                # A Celery worker with N threads wants N connections (the provisioning
+                # benchmark sets this); the web server's 8 suit its concurrency of 8.
+                "pool": {"min_size": 4, "max_size": int(os.environ.get("BENCH_DB_POOL_MAX", "8"))},
+            },
         }
     }
 elif BENCH_DB_CONNECTIONS == "per-request":

@@ -12,5 +12,6 @@ urlpatterns = [
         reference_views.raw_subscriptions,
         name="bench-raw-subscriptions",
     ),
+    path("bench/raw/<uuid:tenant_id>/vms/", reference_views.raw_vms, name="bench-raw-vms"),
     *portal_urlpatterns,
 ]
