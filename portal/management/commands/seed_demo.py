@@ -12,18 +12,19 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.test.utils import override_settings
 
 from portal.audit import audit_record
+from portal.errors import Conflict
 from portal.models import AuditEvent
-from subscriptions.models import AddOn, Allocation, Plan, Subscription, SubscriptionAddOn, Visibility
-from subscriptions.quota import Demand, QuotaExceeded
+from subscriptions.models import AddOn, Plan, Subscription, SubscriptionAddOn, Visibility
+from subscriptions.quota import QuotaExceeded
 from subscriptions.services import (
     addon_create,
     plan_create,
-    quota_reserve,
     subscription_addon_add,
     subscription_create,
 )
@@ -109,16 +110,26 @@ SUBSCRIPTIONS = [
     ("Fabrikam", "Fabrikam pilot", "Starter", []),
 ]
 
-# (subscription name, resource label, demand): fake resources so the quota bars show something.
-ALLOCATIONS = [
-    ("Contoso production", "web-01", Demand(vms=1, vcpus=4, ram_gib=8, disk_gib=80)),
-    ("Contoso production", "web-02", Demand(vms=1, vcpus=4, ram_gib=8, disk_gib=80)),
-    ("Contoso production", "sql-01", Demand(vms=1, vcpus=8, ram_gib=32, disk_gib=500)),
-    ("Contoso production", "frontend-net", Demand(networks=1)),
-    ("Contoso production", "frontend-ip", Demand(public_ips=2)),
-    ("Contoso dev/test", "build-01", Demand(vms=1, vcpus=2, ram_gib=4, disk_gib=60)),
-    ("Fabrikam pilot", "pilot-01", Demand(vms=1, vcpus=3, ram_gib=6, disk_gib=40)),
-    ("Fabrikam pilot", "pilot-net", Demand(networks=1)),
+# A syntactically valid ed25519 public key that opens nothing: the demo VMs are simulated.
+DEMO_SSH_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB demo@cloudstamp"
+)
+
+# Simulated hypervisor hosts (controller/simulated.py): capacity is in the URI.
+DEMO_HOSTS = [
+    ("sim-rack1-node1", "sim://rack1-node1?vcpus=64&ram_gib=256&disk_gib=4000"),
+    ("sim-rack1-node2", "sim://rack1-node2?vcpus=64&ram_gib=256&disk_gib=4000"),
+    ("sim-rack2-node1", "sim://rack2-node1?vcpus=32&ram_gib=128&disk_gib=2000"),
+]
+
+# (subscription, gallery item slug, deployment name, instances, parameter values): real
+# deployments, provisioned by the worker once `make run` is up, so quota bars, VM lists and
+# jobs show real work.
+DEPLOYMENTS = [
+    ("Contoso production", "web-farm", "shop-web", 2, {"ssh_key": DEMO_SSH_KEY, "hostname": "shop"}),
+    ("Contoso production", "linux-server", "jump-host", 1, {"ssh_key": DEMO_SSH_KEY}),
+    ("Contoso dev/test", "linux-server", "build-01", 1, {"ssh_key": DEMO_SSH_KEY}),
+    ("Fabrikam pilot", "linux-server", "pilot-01", 1, {"ssh_key": DEMO_SSH_KEY}),
 ]
 
 
@@ -242,23 +253,8 @@ def seed() -> str:
                 created("add-on link")
         subscriptions[name] = subscription
 
-    for subscription_name, label, demand in ALLOCATIONS:
-        resource_id = uuid.uuid5(_DEMO_NS, f"{subscription_name}/{label}")
-        if Allocation.objects.filter(resource_type="demo", resource_id=resource_id).exists():
-            continue
-        subscription = subscriptions[subscription_name]
-        if subscription.state != Subscription.State.ACTIVE:
-            continue  # someone suspended or cancelled it; it takes no new resources
-        try:
-            with transaction.atomic():
-                quota_reserve(
-                    subscription=subscription, demand=demand, resource_type="demo", resource_id=resource_id
-                )
-        except QuotaExceeded:
-            continue  # an admin lowered the plan since the first run; the demo need not fill it
-        created("allocation")
-
     _seed_gallery(admin=admin, plans=plans, created=created)
+    _seed_compute(admin=admin, subscriptions=subscriptions, created=created)
 
     if counts:
         audit_record(actor=None, tenant=None, action=SEEDED_ACTION, data={"created": counts})
@@ -295,3 +291,44 @@ def _seed_gallery(*, admin: User, plans: dict[str, Plan], created) -> None:
             gallery_item_attach_plan(item=item, plan=plan, actor=admin)
         for size in VMSize.objects.filter(name__in=sizes).exclude(plans=plan):
             vm_size_attach_plan(size=size, plan=plan, actor=admin)
+
+
+def _seed_compute(*, admin: User, subscriptions: dict[str, Subscription], created) -> None:
+    """Register the simulated hosts and queue the demo deployments (idempotent: by name)."""
+    from compute.models import Deployment, Host
+    from compute.services import deployment_create, host_register
+    from gallery.models import GalleryItemVersion
+
+    for name, uri in DEMO_HOSTS:
+        if not Host.objects.filter(name=name).exists():
+            host_register(actor=admin, name=name, uri=uri)
+            created("host")
+    for subscription_name, slug, name, count, values in DEPLOYMENTS:
+        subscription = subscriptions[subscription_name]
+        if subscription.state != Subscription.State.ACTIVE:
+            continue  # suspended or cancelled since the first run: it takes no new work
+        if Deployment.objects.for_tenant(subscription.tenant).filter(name=name).exists():
+            continue
+        version = (
+            GalleryItemVersion.objects.filter(item__slug=slug, state=GalleryItemVersion.State.PUBLISHED)
+            .select_related("item")
+            .first()
+        )
+        owner = (
+            Membership.objects.filter(tenant=subscription.tenant, role=Role.OWNER)
+            .select_related("user")
+            .first()
+        )
+        try:
+            deployment_create(
+                tenant=subscription.tenant,
+                actor=owner.user if owner else admin,
+                version=version,
+                subscription=subscription,
+                values=values,
+                instance_count=count,
+                name=name,
+            )
+        except (QuotaExceeded, ValidationError, Conflict):
+            continue  # an admin changed the plan or offers since; the demo need not have it
+        created("deployment")
