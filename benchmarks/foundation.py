@@ -88,8 +88,9 @@ urllib.request.install_opener(urllib.request.build_opener(_NoRedirect))
 
 
 @contextlib.contextmanager
-def asgi_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
-    """uvicorn with one worker process on a free loopback port; yields its base URL."""
+def asgi_server(env: dict[str, str], log_path: Path, processes: int = 1) -> Iterator[str]:
+    """uvicorn with ``processes`` worker processes (one unless a benchmark needs the web tier
+    to scale out) on a free loopback port; yields its base URL."""
     port = free_port()
     command = [
         sys.executable,
@@ -106,6 +107,8 @@ def asgi_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
         # Django has no lifespan handler; "off" keeps uvicorn from probing for one.
         "--lifespan",
         "off",
+        "--workers",
+        str(processes),
     ]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:

@@ -12,8 +12,8 @@ on the simulated driver, beside a no-op Celery task's round trip on the same bro
    - the peer: ``--noop-tasks`` no-op tasks (``benchmarks.tasks``) sent by ``--submitters``
      threads, from the first send to the last one run;
    - the engine: ``--vms`` VMs in deployments of ``--per-deployment`` created by the same
-     number of threads through ``POST /api/v1/deployments/`` on a uvicorn server (one
-     process, ``benchmarks.settings``; ``--via service`` calls
+     number of threads through ``POST /api/v1/deployments/`` on a uvicorn server
+     (``--web-processes``, 2 by default, ``benchmarks.settings``; ``--via service`` calls
      ``compute.services.deployment_create`` in this process instead), with zero simulated
      delay, from the first call to the last VM running (``launched_at``). Each phase starts
      from empty tables and an empty fleet.
@@ -79,6 +79,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", default="1,2", help="worker process counts to measure, in order")
     parser.add_argument(
         "--worker-threads", type=int, default=8, help="--concurrency of each worker (threads)"
+    )
+    parser.add_argument(
+        "--web-processes",
+        type=int,
+        default=2,
+        help="uvicorn worker processes serving the API (as WEB_CONCURRENCY would in production): one "
+        "Python process runs one core at most, and a 2-core machine's API call rate is the ceiling",
     )
     parser.add_argument("--vms", type=int, default=2000, help="VMs per throughput phase")
     parser.add_argument("--per-deployment", type=int, default=10, help="VMs per deployment (web farm: 2..10)")
@@ -691,11 +698,17 @@ def _timed_steps() -> dict[str, tuple[object, str]]:
     from portal import events, jobs
 
     return {
-        "run_job (whole job)": (jobs, "run_job"),
-        "claim": (jobs, "claim"),
-        "CreateVM.run": (compute_jobs.CreateVM, "run"),
+        "run_jobs (whole batch)": (jobs, "run_jobs"),
+        "run_job (a job alone)": (jobs, "run_job"),
+        "claim_many": (jobs, "claim_many"),
+        "CreateVM.run_batch": (compute_jobs.CreateVM, "run_batch"),
+        "CreateVM.run (alone)": (compute_jobs.CreateVM, "run"),
+        "load VMs (_vms)": (compute_jobs, "_vms"),
         "load VM (_vm)": (compute_jobs, "_vm"),
+        "steps (a batch's)": (jobs, "steps"),
         "JobRun.step": (jobs.JobRun, "step"),
+        "mark built (_finish_all)": (compute_jobs.CreateVM, "_finish_all"),
+        "succeed many": (jobs, "_succeed_many"),
         "guest payload (_spec)": (compute_jobs, "_spec"),
         "driver.ensure_vm": (SimulatedComputeDriver, "ensure_vm"),
         "succeed (terminal + group)": (jobs, "_succeed"),
@@ -705,6 +718,7 @@ def _timed_steps() -> dict[str, tuple[object, str]]:
         "deployment_create": (services, "deployment_create"),
         "placement": (services, "place"),
         "enqueue (apply_async)": (jobs, "_send"),
+        "enqueue a batch (apply_async)": (jobs, "_send_batch"),
     }
 
 
@@ -722,11 +736,16 @@ def profile_jobs(world: World, *, vms: int, per_deployment: int) -> dict:
         for n in range(calls):
             _deploy(world, 200_000 + n, min(per_deployment, vms - n * per_deployment))
     submit_s = time.perf_counter() - t0
-    job_ids = list(
+    queued = list(
         Job.objects.filter(kind="create_vm", state=Job.State.QUEUED)
         .order_by("created")
-        .values_list("pk", flat=True)
+        .values_list("pk", "celery_task_id")
     )
+    job_ids = [pk for pk, _ in queued]
+    # As the workers get them: the jobs that share a message (jobs.jobs_create_many) as one batch.
+    batches: dict[str, list] = {}
+    for pk, task_id in queued:
+        batches.setdefault(task_id, []).append(pk)
     bench_redis().delete("provision")  # the messages: this process runs the jobs itself
 
     run = Tally()
@@ -735,8 +754,11 @@ def profile_jobs(world: World, *, vms: int, per_deployment: int) -> dict:
     t0 = time.perf_counter()
     with instrumented(run, _timed_steps()):
         profiler.enable()
-        for job_id in job_ids:
-            outcomes[jobs.run_job(job_id, worker="profile")] += 1
+        for batch in batches.values():
+            if len(batch) == 1:
+                outcomes[jobs.run_job(batch[0], worker="profile")] += 1
+            else:
+                outcomes.update(jobs.run_jobs(batch, worker="profile").values())
         profiler.disable()
     run_s = time.perf_counter() - t0
     connection.close()
@@ -758,6 +780,7 @@ def profile_jobs(world: World, *, vms: int, per_deployment: int) -> dict:
             "per_call": submit.as_dict(calls),
         },
         "jobs": len(job_ids),
+        "batches": len(batches),
         "outcomes": dict(outcomes),
         "job_ms": round(1000 * run_s / n, 3),
         "per_job": run.as_dict(n),
@@ -786,7 +809,7 @@ def print_report(result: dict) -> None:
         f"Cloudstamp provisioning benchmark: {meta['cpus']} CPUs, PostgreSQL, Redis broker "
         f"({meta['redis']}), workers: --pool threads --concurrency {meta['worker_threads']}, "
         f"{meta['submitters']} submitting threads, deployments of {meta['per_deployment']} VMs "
-        f"through {'POST /api/v1/deployments/ (uvicorn, 1 process)' if meta['via'] == 'api' else 'the service'}, "
+        f"through {_api_label(meta) if meta['via'] == 'api' else 'the service'}, "
         f"simulated driver with zero delay"
     )
     print()
@@ -815,7 +838,7 @@ def print_report(result: dict) -> None:
         per_job = profile["per_job"]
         print()
         print(
-            f"Profile: {profile['jobs']} create_vm jobs run in this process, {profile['job_ms']:.2f} ms each"
+            f"Profile: {profile['jobs']} create_vm jobs run in this process in {profile.get('batches', profile['jobs'])} batches, {profile['job_ms']:.2f} ms each"
         )
         print(f"  SQL per job: {per_job['queries']} queries in {per_job['transactions']} transactions")
         for kind, n in per_job["queries_by_kind"].items():
@@ -836,6 +859,11 @@ def print_report(result: dict) -> None:
     print()
     for line in result["verdicts"]:
         print(line)
+
+
+def _api_label(meta: dict) -> str:
+    n = meta.get("web_processes", 1)
+    return f"POST /api/v1/deployments/ (uvicorn, {n} process{'es' if n != 1 else ''})"
 
 
 def _fmt(value, spec: str = "") -> str:
@@ -874,7 +902,9 @@ def main(argv: list[str] | None = None) -> int:
         if via == "api":
             from benchmarks.foundation import asgi_server
 
-            base = stack.enter_context(asgi_server(env, ROOT / "var/bench/server-provisioning.log"))
+            base = stack.enter_context(
+                asgi_server(env, ROOT / "var/bench/server-provisioning.log", processes=args.web_processes)
+            )
             submit = ApiSubmitter(world, base)
             print(f"==> Deploying through POST /api/v1/deployments/ on {base}", flush=True)
         else:
@@ -922,6 +952,7 @@ def main(argv: list[str] | None = None) -> int:
         "worker_threads": args.worker_threads,
         "latency_worker_threads": args.latency_worker_threads,
         "latency_spawn": args.latency_spawn,
+        "web_processes": args.web_processes,
         "submitters": args.submitters,
         "via": via,
         "per_deployment": args.per_deployment,

@@ -7,6 +7,9 @@ uses them) and one instance is kept per (driver, URI) in each process.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -16,6 +19,11 @@ from controller.base import ComputeDriver
 
 _drivers: dict[tuple[str, str], ComputeDriver] = {}
 _lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_pool_pid = 0
+
+K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
 
 
 def driver_options(name: str) -> dict:
@@ -53,3 +61,34 @@ def simulated_fleet():
 def reset_driver_cache() -> None:
     with _lock:
         _drivers.clear()
+
+
+def _calls_pool() -> ThreadPoolExecutor:
+    global _pool, _pool_pid
+    import os
+
+    with _lock:
+        # A forked worker (prefork pool) inherits the object but not its threads.
+        if _pool is None or _pool_pid != os.getpid():
+            _pool = ThreadPoolExecutor(settings.CONTROLLER_PARALLEL_CALLS, thread_name_prefix="controller")
+            _pool_pid = os.getpid()
+        return _pool
+
+
+def call_many(calls: dict[K, Callable[[], T]]) -> dict[K, T | Exception]:
+    """Run controller calls side by side; each key's result, or the exception it raised.
+
+    A batch spawns its VMs at once, as a host would for one request, so a batch of ten costs
+    one spawn's time, not ten. The calls must not touch the database (each pool thread would
+    hold a connection of its own); they only talk to hosts."""
+
+    def guarded(call: Callable[[], T]) -> T | Exception:
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001 (handed back: the job engine sorts errors out)
+            return exc
+
+    if len(calls) <= 1:
+        return {key: guarded(call) for key, call in calls.items()}
+    futures = {key: _calls_pool().submit(guarded, call) for key, call in calls.items()}
+    return {key: future.result() for key, future in futures.items()}

@@ -9,17 +9,18 @@ undoing what it did on the host.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from compute import services
-from compute.drivers import driver_for
+from compute.drivers import call_many, driver_for
 from compute.models import VirtualMachine
 from compute.placement import NoValidHost, place
 from compute.secrets import unseal
-from controller.base import ControllerError, PowerAction, PowerState, VMSpec
+from controller.base import ControllerError, ObservedVM, PowerAction, PowerState, VMSpec
 from portal import jobs
 from portal.errors import Conflict
 from portal.jobs import JobCancelled, JobRun
@@ -37,6 +38,37 @@ ACTIONS = {
 
 def _vm(job: Job) -> VirtualMachine:
     return VM.objects.select_related("host", "configuration", "deployment__version").get(pk=job.target_id)
+
+
+def _vms(ids: list) -> list[VirtualMachine]:
+    return list(VM.objects.select_related("host", "configuration", "deployment__version").filter(pk__in=ids))
+
+
+def _active(power_state: str) -> dict:
+    """The columns of a VM that has just been built."""
+    now = timezone.now()
+    return {
+        "provisioning_state": VM.Provisioning.ACTIVE,
+        "power_state": power_state,
+        "task_state": "",
+        "launched_at": now,
+        "message": "",
+        "updated": now,
+    }
+
+
+def _unless_deleted(vm_id, error: ControllerError) -> Exception:
+    """What a failed spawn means: the error, or, for a VM deleted meanwhile (whose delete may
+    be what made the host fail: the VM "vanished"), a cancellation, which leaves the VM to its
+    delete job instead of retrying a spawn nobody wants."""
+    wanted = VM.objects.filter(
+        pk=vm_id, task_state=VM.Task.SPAWNING, provisioning_state=VM.Provisioning.BUILDING
+    ).exists()
+    return error if wanted else JobCancelled()
+
+
+class _Irregular(Exception):
+    """A batch statement that did not take for every VM: roll back, go one by one."""
 
 
 def _forget_on_host(vm: VirtualMachine) -> None:
@@ -105,29 +137,33 @@ class CreateVM:
                     raise ControllerError(exc.message, permanent=True, detail=exc.detail) from None
                 VM.objects.filter(pk=vm.pk).update(host=vm.host, updated=timezone.now())
         run.step("spawning", 30)
-        observed = driver_for(vm.host).ensure_vm(_spec(vm))
+        try:
+            observed = driver_for(vm.host).ensure_vm(_spec(vm))
+        except ControllerError as exc:
+            error = _unless_deleted(vm.pk, exc)
+            if error is exc:
+                raise
+            raise error from exc
         # No event for this step: the terminal one follows within milliseconds. The step
         # still checks for a cancellation asked for while the VM was being spawned.
         run.publish_steps = False
         run.step("finishing", 90)
+        self._finish(run, vm, observed)
+
+    def _finish(self, run: JobRun, vm: VirtualMachine, observed: ObservedVM) -> None:
+        """Mark the spawned VM active; if it was deleted meanwhile, undo the spawn and stop."""
         with transaction.atomic():
-            done = {
-                "provisioning_state": VM.Provisioning.ACTIVE,
-                "power_state": observed.power_state,
-                "task_state": "",
-                "launched_at": timezone.now(),
-                "message": "",
-                "updated": timezone.now(),
-            }
             building = VM.objects.filter(
                 pk=vm.pk, task_state=VM.Task.SPAWNING, provisioning_state=VM.Provisioning.BUILDING
             )
             # The common case in one statement: the subscription is still active, so there
             # is nothing to power off (read at the same moment the separate SELECT did).
-            updated = building.filter(subscription__state=Subscription.State.ACTIVE).update(**done)
+            updated = building.filter(subscription__state=Subscription.State.ACTIVE).update(
+                **_active(observed.power_state)
+            )
             suspended = False
             if not updated:
-                updated = building.update(**done)
+                updated = building.update(**_active(observed.power_state))
                 suspended = bool(updated)
             if updated:
                 vm.provisioning_state, vm.power_state, vm.task_state = (
@@ -144,6 +180,88 @@ class CreateVM:
             # Deleted while we spawned: take back what we made, and stop.
             _forget_on_host(vm)
             raise JobCancelled()
+
+    def run_batch(self, runs: list[JobRun]) -> dict[Any, Exception | None]:
+        """A batch of one deployment's VMs: one query loads them, one statement steps their
+        jobs, the hosts spawn them side by side, and one transaction marks them active.
+
+        Only the plain case is batched: a VM placed, building and spawning, in a group, its
+        subscription active. Anything else (not placed yet, built by an earlier run, being
+        deleted, a job cancelled meanwhile) takes the single-VM path, ``run`` or ``_finish``,
+        which knows every case."""
+        errors: dict[Any, Exception | None] = {}
+        vms = {vm.pk: vm for vm in _vms([run.job.target_id for run in runs])}
+        plain: list[JobRun] = []
+        for run in runs:
+            vm = vms.get(run.job.target_id)
+            if (
+                vm is not None
+                and vm.host_id is not None
+                and run.job.parent_id is not None
+                and vm.provisioning_state == VM.Provisioning.BUILDING
+                and vm.task_state == VM.Task.SPAWNING
+            ):
+                plain.append(run)
+            else:
+                errors[run.job.pk] = jobs.attempt(self.run, run)
+        spawning, stopped = jobs.steps(plain, "spawning", 30)
+        errors.update(stopped)
+        specs = {run.job.pk: (vms[run.job.target_id], _spec(vms[run.job.target_id])) for run in spawning}
+        spawned = call_many(
+            {
+                pk: (lambda vm=vm, spec=spec: driver_for(vm.host).ensure_vm(spec))
+                for pk, (vm, spec) in specs.items()
+            }
+        )
+        built: list[JobRun] = []
+        for run in spawning:
+            result = spawned[run.job.pk]
+            if isinstance(result, ControllerError):
+                errors[run.job.pk] = _unless_deleted(run.job.target_id, result)
+            elif isinstance(result, Exception):
+                errors[run.job.pk] = result
+            else:
+                run.publish_steps = False  # as in ``run``: the terminal event follows at once
+                built.append(run)
+        finishing, stopped = jobs.steps(built, "finishing", 90)
+        errors.update(stopped)
+        if finishing:
+            try:
+                with transaction.atomic():
+                    self._finish_all(finishing, vms, spawned)
+            except _Irregular:
+                for run in finishing:
+                    errors[run.job.pk] = jobs.attempt(
+                        lambda run: self._finish(run, vms[run.job.target_id], spawned[run.job.pk]), run
+                    )
+        for run in runs:
+            errors.setdefault(run.job.pk, None)
+        return errors
+
+    def _finish_all(self, runs: list[JobRun], vms: dict, spawned: dict) -> None:
+        """``_finish`` for many VMs, one UPDATE per power state the hosts reported (one, as a
+        rule). Raises ``_Irregular`` (rolling back) unless every VM was still building under
+        an active subscription."""
+        by_power: dict[str, list] = {}
+        for run in runs:
+            by_power.setdefault(spawned[run.job.pk].power_state, []).append(run.job.target_id)
+        for power_state, ids in by_power.items():
+            updated = VM.objects.filter(
+                pk__in=ids,
+                task_state=VM.Task.SPAWNING,
+                provisioning_state=VM.Provisioning.BUILDING,
+                subscription__state=Subscription.State.ACTIVE,
+            ).update(**_active(power_state))
+            if updated != len(ids):
+                raise _Irregular
+        for run in runs:
+            vm = vms[run.job.target_id]
+            vm.provisioning_state, vm.power_state, vm.task_state = (
+                VM.Provisioning.ACTIVE,
+                spawned[run.job.pk].power_state,
+                "",
+            )
+            services.publish_vm(vm)
 
     def on_failure(self, job: Job) -> None:
         vm = _vm(job)

@@ -295,7 +295,8 @@ def deployment_create(
             },
         )
         publish_deployment(deployment)
-    deployment.job = group
+    # What the caller shows next (the API's 201 body), as written: no second read.
+    deployment.job, deployment.created_vms, deployment.created_configuration = group, vms, configuration
     return deployment
 
 

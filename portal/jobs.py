@@ -69,6 +69,9 @@ class JobHandler(Protocol):
 
     def on_cancel(self, job: Job) -> None: ...
 
+    # Optional: ``run_batch(runs) -> {job id: error or None}`` runs many jobs of this kind at
+    # once (``run_jobs``); without it a batch's jobs run one by one.
+
 
 class GroupHandler(Protocol):
     def on_group_done(self, job: Job) -> None: ...
@@ -131,10 +134,34 @@ def _send(job_id, task_id: str, countdown: float = 0) -> None:
         logger.exception("could not enqueue job %s; the sweeper will retry", job_id)
 
 
+def _send_batch(job_ids: list, task_id: str) -> None:
+    from portal.tasks import run_jobs_task
+
+    try:
+        run_jobs_task.apply_async(args=[[str(pk) for pk in job_ids]], task_id=task_id, queue="provision")
+    except Exception:
+        logger.exception("could not enqueue %d jobs; the sweeper will retry", len(job_ids))
+
+
 def enqueue_on_commit(jobs: Iterable[Job], countdown: float = 0) -> None:
-    pending = [(j.pk, j.celery_task_id) for j in jobs if j.kind not in GROUP_KINDS]
-    if pending:
-        transaction.on_commit(lambda: [_send(pk, task_id, countdown) for pk, task_id in pending])
+    """Send the jobs' messages when the transaction commits: one message per Celery task id,
+    so the jobs that ``jobs_create_many`` gave one id travel (and run) as one batch."""
+    by_task: dict[str, list] = {}
+    for job in jobs:
+        if job.kind not in GROUP_KINDS:
+            by_task.setdefault(job.celery_task_id, []).append(job.pk)
+    if not by_task:
+        return
+
+    def send() -> None:
+        for task_id, ids in by_task.items():
+            if len(ids) == 1 or countdown:
+                for pk in ids:
+                    _send(pk, task_id if len(ids) == 1 else str(uuid.uuid4()), countdown)
+            else:
+                _send_batch(ids, task_id)
+
+    transaction.on_commit(send)
 
 
 def new_job(
@@ -176,12 +203,25 @@ def job_create(**kwargs) -> Job:
 
 
 def jobs_create_many(jobs: list[Job]) -> list[Job]:
-    """Write many unsaved jobs (children of one group) in one INSERT; enqueue on commit.
+    """Write many unsaved jobs (children of one group) in one INSERT; enqueue on commit, in
+    batches of ``JOB_BATCH_SIZE`` jobs of one kind per Celery message (``run_jobs``): a batch
+    is claimed, stepped and finished with a few statements where one job a message costs a
+    dozen each (benchmarks/provisioning.py).
 
     No "queued" event per child: no open page can show a job that did not exist when it was
     rendered, so the events would reach nobody, and each costs a channel-layer round trip
     (10 of a 10-VM deployment's 12 events; benchmarks/provisioning.py measured them at about
     half of ``deployment_create``'s time). The group's own event (``job_create``) stays."""
+    size = max(settings.JOB_BATCH_SIZE, 1)
+    by_kind: dict[str, list[Job]] = {}
+    for job in jobs:
+        if job.kind not in GROUP_KINDS:
+            by_kind.setdefault(job.kind, []).append(job)
+    for same_kind in by_kind.values():
+        for start in range(0, len(same_kind), size):
+            batch = same_kind[start : start + size]
+            for job in batch[1:]:
+                job.celery_task_id = batch[0].celery_task_id
     Job.objects.bulk_create(jobs)
     enqueue_on_commit(jobs)
     return jobs
@@ -272,29 +312,35 @@ class JobRun:
         return self.job.params
 
 
-def _claim_sql(connection) -> str:
-    """``UPDATE … RETURNING`` the claimed row, with its group's state, in one round trip
+def _claim_sql(connection, count: int) -> str:
+    """``UPDATE … RETURNING`` the claimed rows, with their group's state, in one round trip
     (PostgreSQL and SQLite >= 3.35 both support it; Django's ``update()`` returns a count)."""
     q = connection.ops.quote_name
     table = q(Job._meta.db_table)
     columns = ", ".join(f"{table}.{q(f.column)}" for f in Job._meta.concrete_fields)
     kinds = ", ".join(["%s"] * len(GROUP_KINDS))
+    ids = ", ".join(["%s"] * count)
     # Only identifiers from the model's meta are formatted in; every value is a parameter.
     return (
         f"UPDATE {table} SET {q('state')} = %s, {q('claim')} = %s, {q('attempts')} = {q('attempts')} + 1, "  # noqa: S608
         f"{q('heartbeat_at')} = %s, {q('started_at')} = %s, {q('worker')} = %s, {q('updated')} = %s "
-        f"WHERE {q('id')} = %s AND {q('state')} = %s "
+        f"WHERE {q('id')} IN ({ids}) AND {q('state')} = %s "
         f"AND ({q('run_after')} IS NULL OR {q('run_after')} <= %s) AND {q('kind')} NOT IN ({kinds}) "
         f"RETURNING {columns}, (SELECT p.{q('state')} FROM {table} p WHERE p.{q('id')} = {table}.{q('parent_id')}) "
         f"AS {q('parent_state')}"
     )
 
 
-def claim(job_id, *, worker: str = "") -> JobRun | None:
-    """Take a queued job. None if it is not queued (done, running elsewhere) or not due yet.
+def claim_many(job_ids: Iterable, *, worker: str = "") -> list[JobRun]:
+    """Take the queued, due jobs among ``job_ids``; the others (done, running elsewhere, not
+    due yet) are left alone. The runs share one claim token, so a batch's later statements
+    can name all its jobs at once and still be fenced against a sweeper's re-queue.
 
-    One statement: the conditional UPDATE returns the claimed row (and its group's state), so
-    no second SELECT reads what the UPDATE just wrote."""
+    One statement: the conditional UPDATE returns the claimed rows (and their group's state),
+    so no second SELECT reads what the UPDATE just wrote."""
+    ids = [pk if isinstance(pk, uuid.UUID) else uuid.UUID(str(pk)) for pk in job_ids]
+    if not ids:
+        return []
     now = timezone.now()
     token = uuid.uuid4()
     meta = Job._meta
@@ -306,34 +352,35 @@ def claim(job_id, *, worker: str = "") -> JobRun | None:
         at,
         worker[:200],
         at,
-        meta.pk.get_db_prep_value(
-            job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id)), connection
-        ),
+        *(meta.pk.get_db_prep_value(pk, connection) for pk in ids),
         Job.State.QUEUED.value,
         at,
         *sorted(GROUP_KINDS),
     ]
-    rows = list(Job.objects.raw(_claim_sql(connection), params))
-    if not rows:
-        return None
-    job = rows[0]
-    if job.parent_id and job.parent_state == Job.State.QUEUED:
+    claimed = {job.pk: job for job in Job.objects.raw(_claim_sql(connection, len(ids)), params)}
+    starting = {
+        job.parent_id for job in claimed.values() if job.parent_id and job.parent_state == Job.State.QUEUED
+    }
+    if starting:
         # The group shows as running from its first child on (only the first children see
         # it queued; two claimed at once both try, and the condition lets one win).
-        Job.objects.filter(pk=job.parent_id, state=Job.State.QUEUED).update(
+        Job.objects.filter(pk__in=starting, state=Job.State.QUEUED).update(
             state=Job.State.RUNNING, started_at=now, updated=now
         )
     # No "running" event here: the handler's first step follows within milliseconds and
     # carries the running state with the step's progress; a run that ends without a step
     # still sends its terminal state.
-    return JobRun(job=job, claim=token)
+    return [JobRun(job=claimed[pk], claim=token) for pk in ids if pk in claimed]
 
 
-def run_job(job_id, *, worker: str = "") -> str:
-    """Claim and run one job; returns what happened (for logs and tests)."""
-    run = claim(job_id, worker=worker)
-    if run is None:
-        return "skipped"
+def claim(job_id, *, worker: str = "") -> JobRun | None:
+    """Take a queued job. None if it is not queued (done, running elsewhere) or not due yet."""
+    runs = claim_many([job_id], worker=worker)
+    return runs[0] if runs else None
+
+
+def _unrunnable(run: JobRun) -> str | None:
+    """End a claimed run that must not start (no attempts or no time left); its outcome."""
     job = run.job
     if job.attempts > job.max_attempts:
         # _fail appends to the detail the job already has: say what happened, not it again.
@@ -345,32 +392,122 @@ def run_job(job_id, *, worker: str = "") -> str:
     if job.deadline <= timezone.now():
         _fail(run, "The operation took too long and was stopped.", "deadline passed before the run started")
         return "failed"
-    handler = HANDLERS[job.kind]
-    heartbeat.add(job.pk, run.claim)
-    try:
-        handler.run(run)
-    except JobCancelled:
+    return None
+
+
+def _settle(run: JobRun, error: BaseException | None) -> str:
+    """Record how a run ended: success, or what its handler raised."""
+    if error is None:
+        return _succeed(run)
+    job = run.job
+    if isinstance(error, JobCancelled):
         return _cancelled(run)
-    except LostClaim:
+    if isinstance(error, LostClaim):
         logger.warning("job %s: claim lost, stopping this run", job.pk)
         return "lost"
-    except ControllerError as exc:
-        if exc.permanent:
-            return _fail(run, exc.message, exc.detail)
-        return _retry(run, exc.message, exc.detail)
-    except Conflict as exc:
-        return _fail(run, exc.message, f"conflict: {exc.code}")
-    except DatabaseError as exc:
+    if isinstance(error, ControllerError):
+        if error.permanent:
+            return _fail(run, error.message, error.detail)
+        return _retry(run, error.message, error.detail)
+    if isinstance(error, Conflict):
+        return _fail(run, error.message, f"conflict: {error.code}")
+    if isinstance(error, DatabaseError):
         # A dropped connection or a serialisation failure: worth another attempt.
         connection.close()
-        return _retry(run, "A temporary problem interrupted the operation.", f"database error: {exc!r}")
-    except Exception:
-        logger.exception("job %s (%s) crashed", job.pk, job.kind)
-        return _fail(run, GENERIC_FAILURE, traceback.format_exc())
-    else:
-        return _succeed(run)
+        return _retry(run, "A temporary problem interrupted the operation.", f"database error: {error!r}")
+    logger.error("job %s (%s) crashed", job.pk, job.kind, exc_info=error)
+    return _fail(run, GENERIC_FAILURE, "".join(traceback.format_exception(error)))
+
+
+def attempt(function, run: JobRun) -> Exception | None:
+    """``function(run)``'s error, or None: a batch handler's way to run one job the plain way."""
+    try:
+        function(run)
+    except Exception as exc:  # noqa: BLE001 (handed to _settle, which sorts every kind out)
+        return exc
+    return None
+
+
+def run_job(job_id, *, worker: str = "") -> str:
+    """Claim and run one job; returns what happened (for logs and tests)."""
+    run = claim(job_id, worker=worker)
+    if run is None:
+        return "skipped"
+    ended = _unrunnable(run)
+    if ended is not None:
+        return ended
+    heartbeat.add(run.job.pk, run.claim)
+    try:
+        return _settle(run, attempt(HANDLERS[run.job.kind].run, run))
     finally:
-        heartbeat.remove(job.pk)
+        heartbeat.remove(run.job.pk)
+
+
+def run_jobs(job_ids: Iterable, *, worker: str = "") -> dict[str, str]:
+    """Claim and run a batch of jobs (one group's children, sent as one message); returns
+    what happened to each claimed one.
+
+    A kind whose handler has ``run_batch(runs)`` gets the batch's runs at once and answers
+    with each run's error or None; the successes are then recorded together
+    (``_succeed_many``). Other kinds, and a batch of one, run one job after another."""
+    runs = claim_many(job_ids, worker=worker)
+    outcomes: dict[str, str] = {}
+    ready: dict[str, list[JobRun]] = {}
+    for run in runs:
+        ended = _unrunnable(run)
+        if ended is not None:
+            outcomes[str(run.job.pk)] = ended
+        else:
+            ready.setdefault(run.job.kind, []).append(run)
+    for kind, batch in ready.items():
+        handler = HANDLERS[kind]
+        for run in batch:
+            heartbeat.add(run.job.pk, run.claim)
+        try:
+            if len(batch) > 1 and hasattr(handler, "run_batch"):
+                errors = handler.run_batch(batch)
+                clean = [run for run in batch if errors.get(run.job.pk) is None]
+                outcomes.update(_succeed_many(clean))
+                for run in batch:
+                    if errors.get(run.job.pk) is not None:
+                        outcomes[str(run.job.pk)] = _settle(run, errors[run.job.pk])
+            else:
+                for run in batch:
+                    outcomes[str(run.job.pk)] = _settle(run, attempt(handler.run, run))
+        finally:
+            for run in batch:
+                heartbeat.remove(run.job.pk)
+    return outcomes
+
+
+def steps(runs: list[JobRun], name: str, progress: int) -> tuple[list[JobRun], dict[Any, Exception]]:
+    """``JobRun.step`` for the runs of one claim, in one statement when none was cancelled
+    or lost; returns the runs that go on and, by job id, the error of those that stop."""
+    if not runs:
+        return [], {}
+    if len({run.claim for run in runs}) == 1:
+        now = timezone.now()
+        updated = Job.objects.filter(
+            pk__in=[run.job.pk for run in runs],
+            claim=runs[0].claim,
+            state=Job.State.RUNNING,
+            cancel_requested=False,
+        ).update(step=name, progress=progress, heartbeat_at=now, updated=now)
+        if updated == len(runs):
+            for run in runs:
+                run.job.step, run.job.progress = name, progress
+                if run.publish_steps:
+                    publish_job(run.job)
+            return runs, {}
+    going, stopped = [], {}
+    for run in runs:  # some stop: find out which, and why, one by one
+        try:
+            run.step(name, progress)
+        except (JobCancelled, LostClaim) as exc:
+            stopped[run.job.pk] = exc
+        else:
+            going.append(run)
+    return going, stopped
 
 
 def _terminal(run: JobRun, state: str, message: str, detail: str | None = None, **extra) -> bool:
@@ -397,6 +534,50 @@ def _succeed(run: JobRun) -> str:
             return "lost"
         _after_terminal(run.job)
     return "succeeded"
+
+
+class _NotAll(Exception):
+    """Rolls back a batch statement that did not take for every job (see _succeed_many)."""
+
+
+def _succeed_many(runs: list[JobRun]) -> dict[str, str]:
+    """``_succeed`` for many runs of one claim: one UPDATE for the jobs and one group update
+    per group, in one transaction. Runs that need their own note (a later attempt), or a
+    batch in which some job was taken from this run, go one by one."""
+    outcomes: dict[str, str] = {}
+    first = [run for run in runs if run.job.attempts == 1]
+    alone = [run for run in runs if run.job.attempts != 1]
+    if len(first) > 1 and len({run.claim for run in first}) == 1:
+        now = timezone.now()
+        values = {
+            "state": Job.State.SUCCEEDED,
+            "message": "",
+            "finished_at": now,
+            "updated": now,
+            "progress": 100,
+        }
+        try:
+            with transaction.atomic():
+                updated = Job.objects.filter(
+                    pk__in=[run.job.pk for run in first], claim=first[0].claim, state=Job.State.RUNNING
+                ).update(**values)
+                if updated != len(first):
+                    raise _NotAll
+                for run in first:
+                    for key, value in values.items():
+                        setattr(run.job, key, value)
+                    publish_job(run.job)
+                    outcomes[str(run.job.pk)] = "succeeded"
+                for parent_id in dict.fromkeys(run.job.parent_id for run in first if run.job.parent_id):
+                    group_update(parent_id)
+        except _NotAll:
+            outcomes.clear()
+            alone = runs
+    else:
+        alone = runs
+    for run in alone:
+        outcomes[str(run.job.pk)] = _succeed(run)
+    return outcomes
 
 
 def _fail(run: JobRun, message: str, detail: str) -> str:

@@ -192,7 +192,7 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 # Provisioning jobs cross the "provision" queue; the rest stay on "default".
-CELERY_TASK_ROUTES = {"portal.run_job": {"queue": "provision"}}
+CELERY_TASK_ROUTES = {"portal.run_job": {"queue": "provision"}, "portal.run_jobs": {"queue": "provision"}}
 
 # --- provisioning jobs (portal/jobs.py) ---
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 5)
@@ -204,6 +204,10 @@ JOB_QUEUED_RESEND_SECONDS = env_float("JOB_QUEUED_RESEND_SECONDS", 30.0)
 JOB_RETRY_BACKOFF_SECONDS = env_float("JOB_RETRY_BACKOFF_SECONDS", 2.0)
 JOB_RETRY_BACKOFF_MAX_SECONDS = env_float("JOB_RETRY_BACKOFF_MAX_SECONDS", 60.0)
 JOB_DEADLINES = {"default": env_int("JOB_DEADLINE_SECONDS", 900)}
+# A group's children (a deployment's VMs) travel and run in batches of this many per message.
+JOB_BATCH_SIZE = env_int("JOB_BATCH_SIZE", 10)
+# Controller calls of one batch run side by side on a per-process pool of this many threads.
+CONTROLLER_PARALLEL_CALLS = env_int("CONTROLLER_PARALLEL_CALLS", 16)
 
 # --- compute (compute/, controller/) ---
 # Drivers by name, as dotted paths; a host row names its driver. Loaded lazily, on first use.

@@ -32,7 +32,7 @@ from compute.api.serializers import (
     VmSerializer,
     vm_list_data,
 )
-from compute.models import Deployment, VirtualMachine
+from compute.models import Deployment, ResourceConfiguration, VirtualMachine
 from compute.services import deployment_create, deployment_delete, deployment_scale, vm_delete, vm_power
 from gallery.models import GalleryItemVersion
 from gallery.selectors import gallery_item_for_tenant, gallery_version_for_tenant
@@ -47,11 +47,21 @@ VM = VirtualMachine
 # --- deployments -------------------------------------------------------------------------
 
 
-def deployment_detail_data(deployment: Deployment, tenant, job: Job | None = None) -> dict:
+def deployment_detail_data(
+    deployment: Deployment,
+    tenant,
+    job: Job | None = None,
+    *,
+    vms: list[VirtualMachine] | None = None,
+    configuration: ResourceConfiguration | None = None,
+) -> dict:
     """A deployment with its live VMs, current configuration and active job (3 queries).
-    ``job``: the one the caller just queued, else the newest active one is looked up."""
-    vms = list(selectors.vm_list(tenant=tenant, deployment=deployment).order_by("index"))
-    configuration = deployment.configurations.order_by("-number").first()
+    ``job``, ``vms``, ``configuration``: what the caller has just written (a new deployment),
+    else they are read."""
+    if vms is None:
+        vms = list(selectors.vm_list(tenant=tenant, deployment=deployment).order_by("index"))
+    if configuration is None:
+        configuration = deployment.configurations.order_by("-number").first()
     if job is None:
         job = selectors.active_jobs_for(tenant=tenant, target_ids=[deployment.pk]).get(deployment.pk)
     context: dict[str, Any] = {"vms": vms, "configuration": configuration, "job": job}
@@ -177,7 +187,13 @@ class DeploymentListApi(TenantAPIMixin, PaginatedListMixin, APIView):
             language=request.query_params.get("lang") or None,
         )
         return Response(
-            deployment_detail_data(deployment, self.tenant, job=deployment.job),
+            deployment_detail_data(
+                deployment,
+                self.tenant,
+                job=deployment.job,
+                vms=deployment.created_vms,
+                configuration=deployment.created_configuration,
+            ),
             status=status.HTTP_201_CREATED,
         )
 

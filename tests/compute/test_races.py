@@ -189,7 +189,9 @@ def test_a_delete_racing_the_deploy_of_the_same_vm_ends_consistent(
 
         built, deleted = racer.run(build, delete)
         assert deleted == "succeeded", f"trial {trial}: delete {deleted}"
-        assert built in {"succeeded", "cancelled"}, f"trial {trial}: create {built}"
+        assert built in {"succeeded", "cancelled"}, (
+            f"trial {trial}: create {built}: {Job.objects.get(pk=create.pk).detail}"
+        )
         outcomes[built] += 1
         assert run_jobs() == {}, "nothing left to run"
 
