@@ -7,8 +7,8 @@ uses them) and one instance is kept per (driver, URI) in each process.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import TypeVar
 
 from django.conf import settings
@@ -75,12 +75,15 @@ def _calls_pool() -> ThreadPoolExecutor:
         return _pool
 
 
-def call_many(calls: dict[K, Callable[[], T]]) -> dict[K, T | Exception]:
-    """Run controller calls side by side; each key's result, or the exception it raised.
+def call_waves(calls: dict[K, Callable[[], T]], linger: float = 0.05) -> Iterator[dict[K, T | Exception]]:
+    """Run controller calls side by side; yield their results (or the exception each raised)
+    in waves: the calls that have ended, with those that end within ``linger`` seconds after.
 
     A batch spawns its VMs at once, as a host would for one request, so a batch of ten costs
-    one spawn's time, not ten. The calls must not touch the database (each pool thread would
-    hold a connection of its own); they only talk to hosts."""
+    one spawn's time, not ten; and each wave is recorded as soon as it has ended (one
+    transaction for VMs that came up together, none waiting for the slowest). The calls must
+    not touch the database (each pool thread would hold a connection of its own); they only
+    talk to hosts."""
 
     def guarded(call: Callable[[], T]) -> T | Exception:
         try:
@@ -89,6 +92,14 @@ def call_many(calls: dict[K, Callable[[], T]]) -> dict[K, T | Exception]:
             return exc
 
     if len(calls) <= 1:
-        return {key: guarded(call) for key, call in calls.items()}
-    futures = {key: _calls_pool().submit(guarded, call) for key, call in calls.items()}
-    return {key: future.result() for key, future in futures.items()}
+        if calls:
+            yield {key: guarded(call) for key, call in calls.items()}
+        return
+    futures = {_calls_pool().submit(guarded, call): key for key, call in calls.items()}
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        if pending and linger > 0:
+            more, pending = wait(pending, timeout=linger)
+            done |= more
+        yield {futures[future]: future.result() for future in done}

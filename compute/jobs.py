@@ -16,14 +16,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from compute import services
-from compute.drivers import call_many, driver_for
+from compute.drivers import call_waves, driver_for
 from compute.models import VirtualMachine
 from compute.placement import NoValidHost, place
 from compute.secrets import unseal
 from controller.base import ControllerError, ObservedVM, PowerAction, PowerState, VMSpec
 from portal import jobs
 from portal.errors import Conflict
-from portal.jobs import JobCancelled, JobRun
+from portal.jobs import JobCancelled, JobRun, Settle
 from portal.models import Job
 from subscriptions.models import Subscription
 
@@ -55,6 +55,13 @@ def _active(power_state: str) -> dict:
         "message": "",
         "updated": now,
     }
+
+
+def _spawner(vm: VirtualMachine):
+    """The host call that spawns ``vm``, with its payload rendered here (on the job's thread)."""
+    spec = _spec(vm)
+    driver = driver_for(vm.host)
+    return lambda: driver.ensure_vm(spec)
 
 
 def _unless_deleted(vm_id, error: ControllerError) -> Exception:
@@ -181,15 +188,16 @@ class CreateVM:
             _forget_on_host(vm)
             raise JobCancelled()
 
-    def run_batch(self, runs: list[JobRun]) -> dict[Any, Exception | None]:
+    def run_batch(self, runs: list[JobRun], settle: Settle) -> None:
         """A batch of one deployment's VMs: one query loads them, one statement steps their
-        jobs, the hosts spawn them side by side, and one transaction marks them active.
+        jobs, the hosts spawn them side by side, and the VMs whose spawns end together (a
+        wave) are marked active in one transaction and their jobs ended, while the slower
+        ones go on spawning: a VM is shown running as soon as it is, not when the batch is.
 
         Only the plain case is batched: a VM placed, building and spawning, in a group, its
         subscription active. Anything else (not placed yet, built by an earlier run, being
         deleted, a job cancelled meanwhile) takes the single-VM path, ``run`` or ``_finish``,
-        which knows every case."""
-        errors: dict[Any, Exception | None] = {}
+        which knows every case. ``settle`` records outcomes: {job id: error or None}."""
         vms = {vm.pk: vm for vm in _vms([run.job.target_id for run in runs])}
         plain: list[JobRun] = []
         for run in runs:
@@ -203,40 +211,40 @@ class CreateVM:
             ):
                 plain.append(run)
             else:
-                errors[run.job.pk] = jobs.attempt(self.run, run)
+                settle({run.job.pk: jobs.attempt(self.run, run)})
         spawning, stopped = jobs.steps(plain, "spawning", 30)
-        errors.update(stopped)
-        specs = {run.job.pk: (vms[run.job.target_id], _spec(vms[run.job.target_id])) for run in spawning}
-        spawned = call_many(
-            {
-                pk: (lambda vm=vm, spec=spec: driver_for(vm.host).ensure_vm(spec))
-                for pk, (vm, spec) in specs.items()
-            }
-        )
-        built: list[JobRun] = []
-        for run in spawning:
-            result = spawned[run.job.pk]
-            if isinstance(result, ControllerError):
-                errors[run.job.pk] = _unless_deleted(run.job.target_id, result)
-            elif isinstance(result, Exception):
-                errors[run.job.pk] = result
-            else:
-                run.publish_steps = False  # as in ``run``: the terminal event follows at once
-                built.append(run)
-        finishing, stopped = jobs.steps(built, "finishing", 90)
-        errors.update(stopped)
-        if finishing:
-            try:
-                with transaction.atomic():
-                    self._finish_all(finishing, vms, spawned)
-            except _Irregular:
-                for run in finishing:
-                    errors[run.job.pk] = jobs.attempt(
-                        lambda run: self._finish(run, vms[run.job.target_id], spawned[run.job.pk]), run
-                    )
-        for run in runs:
-            errors.setdefault(run.job.pk, None)
-        return errors
+        settle(stopped)
+        by_job = {run.job.pk: run for run in spawning}
+        calls = {run.job.pk: _spawner(vms[run.job.target_id]) for run in spawning}
+        for wave in call_waves(calls):
+            errors: dict[Any, Exception | None] = {}
+            built: list[JobRun] = []
+            for pk, result in wave.items():
+                if isinstance(result, ControllerError):
+                    errors[pk] = _unless_deleted(by_job[pk].job.target_id, result)
+                elif isinstance(result, Exception):
+                    errors[pk] = result
+                else:
+                    by_job[pk].publish_steps = False  # as in ``run``: the terminal event follows at once
+                    built.append(by_job[pk])
+            finishing, stopped = jobs.steps(built, "finishing", 90)
+            errors.update(stopped)
+            if finishing:
+                try:
+                    with transaction.atomic():
+                        self._finish_all(finishing, vms, wave)
+                except _Irregular:
+                    for run in finishing:
+                        observed = wave[run.job.pk]
+                        errors[run.job.pk] = jobs.attempt(
+                            lambda run, observed=observed: self._finish(
+                                run, vms[run.job.target_id], observed
+                            ),
+                            run,
+                        )
+                else:
+                    errors.update(dict.fromkeys((run.job.pk for run in finishing), None))
+            settle(errors)
 
     def _finish_all(self, runs: list[JobRun], vms: dict, spawned: dict) -> None:
         """``_finish`` for many VMs, one UPDATE per power state the hosts reported (one, as a

@@ -30,7 +30,7 @@ import random
 import threading
 import traceback
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -59,6 +59,10 @@ class LostClaim(Exception):
     or it was failed past its deadline). The run must stop without writing anything."""
 
 
+# How a batch handler reports outcomes to the engine: {job id: the error that ended it, or None}.
+Settle = Callable[[dict[Any, Exception | None]], None]
+
+
 class JobHandler(Protocol):
     """What a job kind does. ``run`` performs idempotent steps; the hooks compensate inside
     the transaction that writes the job's terminal state."""
@@ -69,8 +73,9 @@ class JobHandler(Protocol):
 
     def on_cancel(self, job: Job) -> None: ...
 
-    # Optional: ``run_batch(runs) -> {job id: error or None}`` runs many jobs of this kind at
-    # once (``run_jobs``); without it a batch's jobs run one by one.
+    # Optional: ``run_batch(runs, settle)`` runs many jobs of this kind at once (``run_jobs``)
+    # and reports each one's outcome through ``settle({job id: error or None})`` as soon as it
+    # has it; without it a batch's jobs run one by one.
 
 
 class GroupHandler(Protocol):
@@ -447,9 +452,9 @@ def run_jobs(job_ids: Iterable, *, worker: str = "") -> dict[str, str]:
     """Claim and run a batch of jobs (one group's children, sent as one message); returns
     what happened to each claimed one.
 
-    A kind whose handler has ``run_batch(runs)`` gets the batch's runs at once and answers
-    with each run's error or None; the successes are then recorded together
-    (``_succeed_many``). Other kinds, and a batch of one, run one job after another."""
+    A kind whose handler has ``run_batch`` gets the batch's runs at once and reports their
+    outcomes in waves; each wave's successes are recorded together (``_succeed_many``).
+    Other kinds, and a batch of one, run one job after another."""
     runs = claim_many(job_ids, worker=worker)
     outcomes: dict[str, str] = {}
     ready: dict[str, list[JobRun]] = {}
@@ -465,12 +470,7 @@ def run_jobs(job_ids: Iterable, *, worker: str = "") -> dict[str, str]:
             heartbeat.add(run.job.pk, run.claim)
         try:
             if len(batch) > 1 and hasattr(handler, "run_batch"):
-                errors = handler.run_batch(batch)
-                clean = [run for run in batch if errors.get(run.job.pk) is None]
-                outcomes.update(_succeed_many(clean))
-                for run in batch:
-                    if errors.get(run.job.pk) is not None:
-                        outcomes[str(run.job.pk)] = _settle(run, errors[run.job.pk])
+                _run_batch(handler, batch, outcomes)
             else:
                 for run in batch:
                     outcomes[str(run.job.pk)] = _settle(run, attempt(handler.run, run))
@@ -478,6 +478,26 @@ def run_jobs(job_ids: Iterable, *, worker: str = "") -> dict[str, str]:
             for run in batch:
                 heartbeat.remove(run.job.pk)
     return outcomes
+
+
+def _run_batch(handler, batch: list[JobRun], outcomes: dict[str, str]) -> None:
+    """``handler.run_batch(batch, settle)``: the handler reports outcomes as they come
+    (``settle({job id: error or None})``, a wave of successes recorded together). A run the
+    handler left unreported ends with the error that stopped the batch, or runs alone."""
+    by_pk = {run.job.pk: run for run in batch}
+
+    def settle(errors: dict[Any, Exception | None]) -> None:
+        outcomes.update(_succeed_many([by_pk[pk] for pk, error in errors.items() if error is None]))
+        for pk, error in errors.items():
+            if error is not None:
+                outcomes[str(pk)] = _settle(by_pk[pk], error)
+
+    stopped = attempt(lambda runs: handler.run_batch(runs, settle), batch)
+    for run in batch:
+        if str(run.job.pk) not in outcomes:
+            outcomes[str(run.job.pk)] = _settle(
+                run, stopped if stopped is not None else attempt(handler.run, run)
+            )
 
 
 def steps(runs: list[JobRun], name: str, progress: int) -> tuple[list[JobRun], dict[Any, Exception]]:

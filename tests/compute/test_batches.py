@@ -5,6 +5,8 @@ taken by the sweeper) ends exactly as it would have alone, without disturbing th
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -241,3 +243,31 @@ def test_a_spawn_that_fails_because_the_vm_was_deleted_is_not_retried(deploy, fl
     monkeypatch.setattr(SimulatedComputeDriver, "ensure_vm", ensure_vm)
     assert jobs.run_job(job.pk) == "cancelled"  # not "retrying": nobody wants that VM now
     assert VM.objects.get(pk=job.target_id).task_state == VM.Task.DELETING  # its delete job's
+
+
+def test_vms_that_come_up_together_are_recorded_together_and_none_waits_for_the_slowest(
+    deploy, fleet, monkeypatch
+):
+    deployment = deploy(3)
+    kids = children(deployment)
+    slow = str(kids[2].target_id)
+    ensure = SimulatedComputeDriver.ensure_vm
+
+    def ensure_vm(self, spec):
+        if spec.uuid == slow:
+            time.sleep(0.5)  # a slow host: well past the wave's linger
+        return ensure(self, spec)
+
+    monkeypatch.setattr(SimulatedComputeDriver, "ensure_vm", ensure_vm)
+    waves: list[set] = []
+    succeed_many = jobs._succeed_many
+
+    def recorded(runs):
+        waves.append({str(run.job.target_id) for run in runs})
+        return succeed_many(runs)
+
+    monkeypatch.setattr(jobs, "_succeed_many", recorded)
+    outcomes = jobs.run_jobs([j.pk for j in kids])
+    assert set(outcomes.values()) == {"succeeded"}
+    # The two fast VMs in one wave (one transaction), the slow one after, on its own.
+    assert [w for w in waves if w] == [{str(kids[0].target_id), str(kids[1].target_id)}, {slow}]
