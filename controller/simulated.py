@@ -106,6 +106,10 @@ class FleetConfig:
     """How a simulated fleet behaves. Stored in Redis so every process shares it."""
 
     delays: dict[str, float] = field(default_factory=dict)
+    # Each call's delay varies by up to this fraction either way, drawn from (seed, VM,
+    # operation): real hosts do not take the same time for every VM, and a deployment's VMs
+    # then come up one by one rather than all at the same instant.
+    delay_jitter: float = 0.0
     transient_rate: float = 0.0
     permanent_rate: float = 0.0
     lost_reply_rate: float = 0.0
@@ -231,6 +235,10 @@ class SimulatedComputeDriver:
             data.update(json.loads(raw))
         config = FleetConfig.from_dict(data)
         delay = float(config.delays.get(operation, 0) or 0)
+        if delay > 0 and config.delay_jitter:
+            digest = hashlib.sha256(f"{config.seed}:{uuid}:{operation}:delay".encode()).digest()
+            spread = int.from_bytes(digest[:8], "big") / 2**64 * 2 - 1  # in [-1, 1)
+            delay *= 1 + min(max(config.delay_jitter, 0.0), 1.0) * spread
         if delay > 0:
             time.sleep(delay)
         fate = "ok"

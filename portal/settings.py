@@ -224,6 +224,7 @@ SIMULATED_CONTROLLER = {
             "power": env_float("SIMULATED_POWER_SECONDS", 0.5 if DEBUG and not TESTING else 0.0),
             "delete_vm": env_float("SIMULATED_DELETE_SECONDS", 0.5 if DEBUG and not TESTING else 0.0),
         },
+        "delay_jitter": env_float("SIMULATED_DELAY_JITTER", 0.5 if DEBUG and not TESTING else 0.0),
         "guest_shutdown_seconds": env_float(
             "SIMULATED_GUEST_SHUTDOWN_SECONDS", 3.0 if DEBUG and not TESTING else 0.0
         ),

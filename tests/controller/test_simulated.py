@@ -353,6 +353,22 @@ def test_delays_slow_the_operation_down(driver, fleet):
     assert time.monotonic() - started < 0.2
 
 
+def test_jitter_varies_each_vms_delay_within_bounds_and_repeatably(driver, fleet, monkeypatch):
+    slept: list[float] = []
+    monkeypatch.setattr("controller.simulated.time.sleep", slept.append)
+    fleet.configure(delays={"ensure_vm": 1.0}, delay_jitter=0.5, seed=3)
+    specs = [spec(vcpus=1, ram_mib=256, disk_gib=1) for _ in range(20)]
+    for vm in specs:
+        driver.ensure_vm(vm)
+    assert all(0.5 <= s <= 1.5 for s in slept), slept
+    assert len({round(s, 6) for s in slept}) > 15  # VMs differ
+    again = list(slept)
+    slept.clear()
+    for vm in specs:
+        driver.ensure_vm(vm)  # idempotent: the same VMs, the same delays (by seed and VM)
+    assert slept == again
+
+
 def test_vanish_removes_a_vm_behind_the_portals_back(driver, fleet):
     vm, kept = spec(ram_mib=2048), spec()
     driver.ensure_vm(vm)
