@@ -17,6 +17,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Page
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -28,13 +29,16 @@ from compute import services
 from compute.forms import BulkForm, ScaleForm
 from compute.models import Deployment, VirtualMachine
 from compute.selectors import (
+    VmRowsPage,
     active_jobs_for,
+    deployment_choices,
     deployment_get,
     deployment_list,
     job_get,
     job_list,
     vm_get,
     vm_list,
+    vm_rows_page,
 )
 from compute.templatetags.compute_tags import VM_ACTIONS, VM_STATUS_LABELS, vm_allows
 from gallery.models import GalleryItemVersion
@@ -42,6 +46,7 @@ from gallery.parameters import REDACTED
 from portal import jobs
 from portal.errors import Conflict
 from portal.models import Job
+from portal.pagination import page_from
 from portal.tenancy import tenant_view
 from subscriptions.quota import QuotaExceeded
 from tenants.forms import add_service_errors
@@ -63,6 +68,9 @@ VM_STATUS_FILTERS = [
     *(value for value, _ in VM.Task.choices if value and value != VM.Task.SPAWNING),
 ]
 VM_PAGE_SIZES = (25, 50, 100)
+# The filters' choices as the template's select_options takes them (tuples: rendered once).
+_STATUS_CHOICES = tuple((status, VM_STATUS_LABELS[status]) for status in VM_STATUS_FILTERS)
+_PAGE_SIZE_CHOICES = tuple((size, size) for size in VM_PAGE_SIZES)
 # Beyond this many, a deployment's page links to the VM list filtered by the deployment.
 DEPLOYMENT_VMS_SHOWN = 50
 # The deployment filter on the VM list offers the newest deployments, by name.
@@ -277,43 +285,64 @@ def _vm_filters(request: HttpRequest) -> dict[str, Any]:
     }
 
 
+def _vm_page(
+    tenant, filters: dict[str, Any], order: tuple[str, ...], number, per_page: int
+) -> tuple[Page, tuple | None]:
+    """The page of VMs (a Django ``Page``), and the version of the tenant's deployments that
+    the same query read (``VmRowsPage``): one query for a page in range."""
+    fetched: list[VmRowsPage] = []
+
+    def fetch(offset: int, size: int) -> tuple[list[dict], int | None]:
+        fetched.append(vm_rows_page(tenant=tenant, order=order, offset=offset, size=size, **filters))
+        return fetched[-1].rows, fetched[-1].total
+
+    page = page_from(fetch, number, per_page=per_page)
+    return page, fetched[-1].deployments_version
+
+
 @tenant_view()
 def vm_index(request: HttpRequest) -> HttpResponse:
     """The tenant's VMs: search, status and deployment filters, sorting, pagination, and
-    checkboxes for bulk actions; a constant number of queries per page.
+    checkboxes for bulk actions. At most three queries whatever the page size: the user with
+    their memberships (portal.tenancy; the session comes from the cache), the page with its
+    total, and the deployment filter's choices when the tenant's deployments changed since
+    this process last listed them (``deployment_choices``).
 
     With ``rows=1`` (htmx) it answers only the table body: a deployment's page refreshes its
     VM table that way when VMs are added while it is open."""
     tenant = _tenant(request)
     filters = _vm_filters(request)
-    queryset, sort = sorted_by(request, vm_list(tenant=tenant, **filters), VM_SORTS, "-created")
+    # sorted_by's rule for ``?sort=``, applied to no query: vm_rows_page builds its own.
+    ordered, sort = sorted_by(request, VM.objects.none(), VM_SORTS, "-created")
+    order = ordered.query.order_by
     if request.htmx and request.GET.get("rows") == "1" and filters["deployment"]:
-        vms = list(queryset[:DEPLOYMENT_VMS_SHOWN])
-        context = {"vms": vms, "in_deployment": True, "deployment_id": filters["deployment"]}
+        vms = vm_rows_page(tenant=tenant, order=order, offset=0, size=DEPLOYMENT_VMS_SHOWN, **filters).rows
         return render(
-            request, "compute/_partials/vm_rows.html", {**context, **role_flags(request.tenant_context)}
+            request,
+            "compute/_partials/vm_rows.html",
+            {
+                "vms": vms,
+                "in_deployment": True,
+                "deployment_id": filters["deployment"],
+                **role_flags(request.tenant_context),
+            },
         )
     per_page = int(request.GET.get("per_page", "") or 0)
     per_page = per_page if per_page in VM_PAGE_SIZES else VM_PAGE_SIZES[0]
-    page = paginate(request, queryset, per_page=per_page)
-    deployments = list(
-        Deployment.objects.for_tenant(tenant)
-        .exclude(state=Deployment.State.DELETED)
-        .order_by("-created")
-        .values_list("id", "name")[:DEPLOYMENT_CHOICES_MAX]
-    )
+    page, version = _vm_page(tenant, filters, order, request.GET.get("page"), per_page)
+    deployments = deployment_choices(tenant=tenant, limit=DEPLOYMENT_CHOICES_MAX, version=version)
     return render(
         request,
         "compute/vm_list.html",
         {
             "page_obj": page,
-            "vms": list(page),
+            "vms": page.object_list,
             **filters,
             "sort": sort,
             "per_page": per_page,
-            "page_sizes": VM_PAGE_SIZES,
-            "statuses": [(s, VM_STATUS_LABELS[s]) for s in VM_STATUS_FILTERS],
-            "deployments": sorted(deployments, key=lambda d: d[1]),
+            "page_sizes": _PAGE_SIZE_CHOICES,
+            "statuses": _STATUS_CHOICES,
+            "deployments": deployments,
             "filtered": any(filters.values()),
             "actions": VM_ACTIONS,
             **role_flags(request.tenant_context),

@@ -58,7 +58,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's, loading the user's tenant memberships with the user (one query, not two).
+    "portal.tenancy.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -251,7 +252,10 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Cloudstamp <noreply@localhost>")
 
 # Sessions: server-side, expire after 8 hours of inactivity, and are only ever created on login
-# (no page writes to the session of an anonymous visitor).
+# (no page writes to the session of an anonymous visitor). Kept in the database and read
+# through the cache (Redis outside tests), so a page costs no session query; nothing here
+# deletes session rows behind the cache's back (logout flushes both). See portal/sessions.py.
+SESSION_ENGINE = "portal.sessions"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
 SESSION_SAVE_EVERY_REQUEST = False
 SESSION_EXPIRE_AT_BROWSER_CLOSE = False

@@ -692,5 +692,5 @@ def test_lists_run_the_same_queries_for_few_or_many_rows(
     assert body["count"] in (5, 22)
     assert many == few
     # A token: the token with its tenant, user and role, then the page with its total. A
-    # session: the session, its user and their memberships, then the page.
-    assert few == (2 if by == "token" else 4), f"{few} queries for {path}"
+    # session (read from the cache): its user with their memberships, then the page.
+    assert few == 2, f"{few} queries for {path}"
