@@ -147,21 +147,28 @@ def probe(base: str, target: Target) -> tuple[int, bytes]:
     return http_get(base + target.path, _as_headers(target.headers))
 
 
-def _comparable(row: dict) -> dict:
-    """A listed subscription with its timestamps parsed (DRF and orjson spell UTC differently)."""
+def _comparable(row: dict, timestamps: tuple[str, ...]) -> dict:
+    """A listed row with its timestamps parsed (DRF and orjson spell UTC differently)."""
     from datetime import datetime
 
     out = dict(row)
-    for key in ("created", "state_changed"):
+    for key in timestamps:
         if out.get(key):
             out[key] = datetime.fromisoformat(out[key].replace("Z", "+00:00"))
     return out
 
 
-def check_equivalence(base: str, api: Target, raw: Target) -> dict:
-    """The raw-SQL view must return what the API returns (same rows, order, plans and quota
-    figures), or comparing their speed means nothing. Returns what was compared; exits with
-    the first difference otherwise."""
+def check_equivalence(
+    base: str,
+    api: Target,
+    raw: Target,
+    *,
+    what: str = "subscriptions",
+    timestamps: tuple[str, ...] = ("created", "state_changed"),
+) -> dict:
+    """The raw-SQL view must return what the API returns (same rows, order and fields), or
+    comparing their speed means nothing. Returns what was compared; exits with the first
+    difference otherwise."""
     api_status, api_body = probe(base, api)
     raw_status, raw_body = probe(base, raw)
     if api_status != 200 or raw_status != 200:
@@ -171,12 +178,12 @@ def check_equivalence(base: str, api: Target, raw: Target) -> dict:
     raw_ids = [row["id"] for row in raw_data["results"]]
     if api_ids != raw_ids or api_data.get("count") != raw_data.get("count"):
         raise SystemExit(
-            f"The raw-SQL view and the API list different subscriptions: API count {api_data.get('count')} "
+            f"The raw-SQL view and the API list different {what}: API count {api_data.get('count')} "
             f"with {len(api_ids)} rows, raw count {raw_data.get('count')} with {len(raw_ids)} rows"
             f"{' (same rows, another order)' if sorted(api_ids) == sorted(raw_ids) else ''}."
         )
     for api_row, raw_row in zip(api_data["results"], raw_data["results"], strict=True):
-        if _comparable(api_row) != _comparable(raw_row):
+        if _comparable(api_row, timestamps) != _comparable(raw_row, timestamps):
             raise SystemExit(
                 f"The raw-SQL view and the API differ on a row:\n  API {api_row}\n  raw {raw_row}"
             )

@@ -28,10 +28,17 @@ import platform
 import sys
 import time
 from dataclasses import asdict
-from datetime import datetime
 from pathlib import Path
 
-from benchmarks.foundation import Target, asgi_server, merge_runs, probe, ratio, run_loadgen
+from benchmarks.foundation import (
+    Target,
+    asgi_server,
+    check_equivalence,
+    merge_runs,
+    probe,
+    ratio,
+    run_loadgen,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE = "cloudstamp_bench_vms"
@@ -109,42 +116,6 @@ def count_queries(
 
 
 # --- equivalence -------------------------------------------------------------------------
-
-
-def _comparable(row: dict) -> dict:
-    """A listed VM with its timestamps parsed (DRF and orjson spell UTC differently)."""
-    out = dict(row)
-    for key in ("created", "launched_at"):
-        if out.get(key):
-            out[key] = datetime.fromisoformat(out[key].replace("Z", "+00:00"))
-    return out
-
-
-def check_equivalence(base: str, api: Target, raw: Target) -> dict:
-    """The raw view must return what the API returns (same VMs, order and fields), or
-    comparing their speed means nothing. Exits with the first difference."""
-    api_status, api_body = probe(base, api)
-    raw_status, raw_body = probe(base, raw)
-    if api_status != 200 or raw_status != 200:
-        raise SystemExit(f"Equivalence check: the API answered {api_status}, the raw view {raw_status}.")
-    api_data, raw_data = json.loads(api_body), json.loads(raw_body)
-    api_ids = [row["id"] for row in api_data["results"]]
-    raw_ids = [row["id"] for row in raw_data["results"]]
-    if api_ids != raw_ids or api_data.get("count") != raw_data.get("count"):
-        raise SystemExit(
-            f"The raw view and the API list different VMs: API count {api_data.get('count')} with "
-            f"{len(api_ids)} rows, raw count {raw_data.get('count')} with {len(raw_ids)} rows"
-            f"{' (same rows, another order)' if sorted(api_ids) == sorted(raw_ids) else ''}."
-        )
-    for api_row, raw_row in zip(api_data["results"], raw_data["results"], strict=True):
-        if _comparable(api_row) != _comparable(raw_row):
-            raise SystemExit(f"The raw view and the API differ on a row:\n  API {api_row}\n  raw {raw_row}")
-    return {
-        "rows": len(api_ids),
-        "count": api_data["count"],
-        "api_bytes": len(api_body),
-        "raw_bytes": len(raw_body),
-    }
 
 
 # --- report ------------------------------------------------------------------------------
@@ -258,7 +229,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"==> Server on {base}", flush=True)
         available = {t.name: probe(base, t)[0] for t in targets}
         if available["api-list"] == 200:
-            equivalence = check_equivalence(base, by_name["api-list"], by_name["raw-sql"])
+            equivalence = check_equivalence(
+                base,
+                by_name["api-list"],
+                by_name["raw-sql"],
+                what="VMs",
+                timestamps=("created", "launched_at"),
+            )
             print(
                 f"==> The raw view returns what the API returns: {equivalence['rows']} of "
                 f"{equivalence['count']} VMs, same order and fields",
