@@ -148,7 +148,7 @@ def _send_batch(job_ids: list, task_id: str) -> None:
         logger.exception("could not enqueue %d jobs; the sweeper will retry", len(job_ids))
 
 
-def enqueue_on_commit(jobs: Iterable[Job], countdown: float = 0) -> None:
+def enqueue_on_commit(jobs: Iterable[Job]) -> None:
     """Send the jobs' messages when the transaction commits: one message per Celery task id,
     so the jobs that ``jobs_create_many`` gave one id travel (and run) as one batch."""
     by_task: dict[str, list] = {}
@@ -160,9 +160,8 @@ def enqueue_on_commit(jobs: Iterable[Job], countdown: float = 0) -> None:
 
     def send() -> None:
         for task_id, ids in by_task.items():
-            if len(ids) == 1 or countdown:
-                for pk in ids:
-                    _send(pk, task_id if len(ids) == 1 else str(uuid.uuid4()), countdown)
+            if len(ids) == 1:
+                _send(ids[0], task_id)
             else:
                 _send_batch(ids, task_id)
 
