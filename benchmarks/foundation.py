@@ -195,6 +195,24 @@ def check_equivalence(
     }
 
 
+def print_targets(results: dict, *, name_width: int, path_width: int) -> None:
+    """The results table every benchmark prints: one row per target, a missing one marked."""
+    print(
+        f"{'target':<{name_width}} {'path':<{path_width}} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} "
+        f"{'p99 ms':>8} {'errors':>7}"
+    )
+    for name, r in results.items():
+        path = r["path"][:path_width]
+        if r.get("missing"):
+            print(f"{name:<{name_width}} {path:<{path_width}} {'missing (' + str(r['status']) + ')':>9}")
+            continue
+        bad = r["requests"] - r["ok"] + sum(r["errors"].values())
+        print(
+            f"{name:<{name_width}} {path:<{path_width}} {r['rps']:>9.1f} {r['p50_ms']:>8.2f} "
+            f"{r['p95_ms']:>8.2f} {r['p99_ms']:>8.2f} {bad:>7}"
+        )
+
+
 def run_loadgen(
     base: str, target: Target, *, seconds: float, warmup: float, requests: int | None, concurrency: int
 ) -> dict:
@@ -269,16 +287,7 @@ def print_report(results: dict[str, dict], ratios: dict, verdict: str, meta: dic
         f"{meta['rows']} subscriptions."
     )
     print()
-    print(f"{'target':<12} {'path':<44} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}")
-    for name, r in results.items():
-        if r.get("missing"):
-            print(f"{name:<12} {r['path']:<44} {'missing (' + str(r['status']) + ')':>9}")
-            continue
-        bad = r["requests"] - r["ok"] + sum(r["errors"].values())
-        print(
-            f"{name:<12} {r['path'][:44]:<44} {r['rps']:>9.1f} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} "
-            f"{r['p99_ms']:>8.2f} {bad:>7}"
-        )
+    print_targets(results, name_width=12, path_width=44)
     print()
     print("Ratios (throughput):")
     print(f"  API list / raw SQL      {_fmt(ratios['api_vs_raw'], '.2f'):>6}   target >= {API_TARGET_RATIO}")

@@ -29,7 +29,7 @@ import uuid
 from dataclasses import asdict
 from pathlib import Path
 
-from benchmarks.foundation import Target, asgi_server, merge_runs, probe, ratio, run_loadgen
+from benchmarks.foundation import Target, asgi_server, merge_runs, print_targets, probe, ratio, run_loadgen
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/cloudstamp_bench_gallery"
@@ -301,13 +301,7 @@ def print_report(results: dict[str, dict], ratios: dict, meta: dict) -> None:
         f"{meta['queries']['all']} with {meta['items']} (constant), {meta['search_queries']} for the search."
     )
     print()
-    print(f"{'target':<15} {'path':<34} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}")
-    for name, r in results.items():
-        bad = r["requests"] - r["ok"] + sum(r["errors"].values())
-        print(
-            f"{name:<15} {r['path'][:34]:<34} {r['rps']:>9.1f} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} "
-            f"{r['p99_ms']:>8.2f} {bad:>7}"
-        )
+    print_targets(results, name_width=15, path_width=34)
     print()
     print("Ratios to the framework floor (throughput; p50 latency):")
     for name, r in ratios.items():

@@ -35,6 +35,7 @@ from benchmarks.foundation import (
     asgi_server,
     check_equivalence,
     merge_runs,
+    print_targets,
     probe,
     ratio,
     run_loadgen,
@@ -137,16 +138,7 @@ def print_report(results: dict, ratios: dict, queries: dict, verdicts: list[str]
         f"the bench tenant has {meta['seed']['bench_vms']} live VMs; pages of {meta['page_size']} rows."
     )
     print()
-    print(f"{'target':<10} {'path':<52} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}")
-    for name, r in results.items():
-        if r.get("missing"):
-            print(f"{name:<10} {r['path'][:52]:<52} {'missing (' + str(r['status']) + ')':>9}")
-            continue
-        bad = r["requests"] - r["ok"] + sum(r["errors"].values())
-        print(
-            f"{name:<10} {r['path'][:52]:<52} {r['rps']:>9.1f} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} "
-            f"{r['p99_ms']:>8.2f} {bad:>7}"
-        )
+    print_targets(results, name_width=10, path_width=52)
     print()
     print("Ratios (throughput):")
     print(f"  API list / raw SQL      {_fmt(ratios['api_vs_raw'], '.2f'):>6}   target >= {TARGET_RATIO}")
