@@ -307,6 +307,13 @@ def quota_usage(subscription: Subscription) -> QuotaUsage:
     return QuotaUsage(used=used, limit=quota_limits(subscription))
 
 
+def _lock_for_quota(subscription: Subscription) -> Subscription:
+    """The subscription, locked, with its plan. Only the subscription's row is locked
+    (``of=self``): a plain ``select_for_update()`` would lock the plan's row as well, and
+    every deployment under the same plan, in any tenant, would wait for the others."""
+    return Subscription.objects.select_for_update(of=("self",)).select_related("plan").get(pk=subscription.pk)
+
+
 def quota_reserve(
     *,
     subscription: Subscription,
@@ -326,7 +333,7 @@ def quota_reserve(
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("quota_reserve must run inside the caller's transaction.atomic().")
-    locked = Subscription.objects.select_for_update().select_related("plan").get(pk=subscription.pk)
+    locked = _lock_for_quota(subscription)
     if locked.state != Subscription.State.ACTIVE:
         raise Conflict(
             f"Subscription {locked.name} is {locked.state}: it takes no new resources.",
@@ -350,7 +357,7 @@ def quota_reserve_many(
     check of the total, one INSERT. All or nothing."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("quota_reserve_many must run inside the caller's transaction.atomic().")
-    locked = Subscription.objects.select_for_update().select_related("plan").get(pk=subscription.pk)
+    locked = _lock_for_quota(subscription)
     if locked.state != Subscription.State.ACTIVE:
         raise Conflict(
             f"Subscription {locked.name} is {locked.state}: it takes no new resources.",

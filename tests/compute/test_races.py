@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connections
 
 from compute import services
@@ -146,6 +147,59 @@ def test_32_concurrent_deploys_against_a_headroom_of_3_make_exactly_3_deployment
         f"\ndeploy race: {QUOTA_TRIALS} trials x {THREADS} threads in {elapsed:.1f} s, exactly "
         f"{HEADROOM} deployments and jobs every time"
     )
+
+
+# --- the same name twice at once --------------------------------------------------------------
+
+NAME_THREADS = 8
+NAME_TRIALS = HEADROOM  # one deployment of one VM per trial
+
+
+def test_concurrent_deploys_under_one_name_make_one_deployment_and_name_errors(
+    racer_factory, alice, acme, acme_subscription, offered, hosts
+):
+    """Every thread passes the name check before any has written; the unique constraint
+    decides. The losers get the form's name error (a 400), not a 500, and leave nothing
+    behind: no deployment, VM, job or allocation."""
+    racer = racer_factory(NAME_THREADS)
+    version = offered["linux-server"]
+    subscription = acme_subscription
+    for trial in range(NAME_TRIALS):
+        name = f"web-{trial}"
+
+        def attempt() -> str:
+            try:
+                services.deployment_create(
+                    tenant=acme,
+                    actor=alice,
+                    version=version,
+                    subscription=subscription,
+                    values={"ssh_key": ssh_key()},
+                    instance_count=1,
+                    name=name,
+                )
+            except ValidationError as exc:
+                assert exc.message_dict == {"name": [f"You already have a deployment called {name}."]}
+                return "name_taken"
+            return "deployed"
+
+        outcome = Counter(racer.run(*[attempt] * NAME_THREADS))
+        assert outcome == Counter(deployed=1, name_taken=NAME_THREADS - 1), f"trial {trial}"
+        deployment = Deployment.objects.get(tenant=acme, name=name)
+        vms = set(VM.objects.filter(deployment=deployment).values_list("pk", flat=True))
+        assert len(vms) == 1
+        assert (
+            set(
+                Allocation.objects.filter(subscription=subscription, resource_id__in=vms).values_list(
+                    "resource_id", flat=True
+                )
+            )
+            == vms
+        )
+    assert Deployment.objects.filter(tenant=acme).count() == NAME_TRIALS
+    assert VM.objects.filter(tenant=acme).count() == NAME_TRIALS
+    assert Allocation.objects.filter(subscription=subscription).count() == NAME_TRIALS
+    assert Job.objects.filter(kind="deploy").count() == NAME_TRIALS
 
 
 # --- a delete racing the deploy of the same VM -----------------------------------------------

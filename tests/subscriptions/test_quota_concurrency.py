@@ -176,3 +176,45 @@ def test_the_race_catches_a_reservation_without_the_row_lock(racer, raced_subscr
     print(f"\nunlocked control admitted {admitted} (headroom {HEADROOM})")
     # ...but the quota does not hold: more than the headroom got in.
     assert max(admitted) > HEADROOM
+
+
+def test_subscriptions_of_one_plan_reserve_without_waiting_for_each_other():
+    """A reservation locks its subscription's row, not the plan's: while one tenant's
+    deployment holds its reservation (its transaction still open), another tenant on the
+    same plan reserves at once. Before the lock named ``of=self``, the second waited on the
+    plan's row, so every deployment under a plan queued behind the others."""
+    require_postgres()
+    plan = PlanFactory(vms=10, vcpus=10)
+    first = SubscriptionFactory(tenant=TenantFactory(), plan=plan)
+    second = SubscriptionFactory(tenant=TenantFactory(), plan=plan)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_first() -> str:
+        try:
+            with transaction.atomic():
+                quota_reserve(subscription=first, demand=ONE_VM, resource_type=RACE_TYPE)
+                holding.set()
+                release.wait(timeout=30)
+            return "held"
+        finally:
+            connections.close_all()
+
+    def reserve_second() -> str:
+        try:
+            with transaction.atomic(), connections["default"].cursor() as cursor:
+                # Waiting on a lock for more than this is the failure under test.
+                cursor.execute("SET LOCAL lock_timeout = '2s'")
+                quota_reserve(subscription=second, demand=ONE_VM, resource_type=RACE_TYPE)
+            return "reserved"
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        held = pool.submit(hold_first)
+        assert holding.wait(timeout=30)
+        try:
+            assert pool.submit(reserve_second).result(timeout=30) == "reserved"
+        finally:
+            release.set()
+        assert held.result(timeout=30) == "held"
+    assert Allocation.objects.filter(resource_type=RACE_TYPE).count() == 2
