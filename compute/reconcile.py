@@ -12,6 +12,13 @@ mistaken for an orphan or a lost VM.
 - **lost**: active in the portal, missing from its host: marked in error, its quota released.
 - **power drift**: a guest that shut itself down (or was started outside): the power state is
   updated.
+- **running while suspended**: suspension powers off the idle VMs in its own transaction,
+  and an operation in flight powers its VM off when it ends if the subscription is no longer
+  active. An operation that ends while the suspension commits can slip past both (each read
+  the other's rows before the other committed), so every pass powers off what still runs
+  under a suspended subscription. Locking the subscription row in every job's last
+  transaction would close the gap at once, at the price of workers queueing behind the
+  API's quota reservations.
 """
 
 from __future__ import annotations
@@ -26,8 +33,9 @@ from django.utils import timezone
 from compute import services
 from compute.drivers import driver_for
 from compute.models import Host, VirtualMachine
-from controller.base import ControllerError
+from controller.base import ControllerError, PowerState
 from portal.audit import audit_record
+from subscriptions.models import Subscription
 
 logger = logging.getLogger(__name__)
 VM = VirtualMachine
@@ -42,6 +50,7 @@ class ReconcileReport:
     leftovers_removed: int = 0
     lost: list[str] = field(default_factory=list)
     power_updated: int = 0
+    suspended_powered_off: int = 0
 
 
 def reconcile_hosts(*, remove_orphans: bool | None = None) -> ReconcileReport:
@@ -51,7 +60,26 @@ def reconcile_hosts(*, remove_orphans: bool | None = None) -> ReconcileReport:
     for host in Host.objects.exclude(state=Host.State.DISABLED):
         report.hosts += 1
         _reconcile_host(host, report, remove_orphans)
+    _power_off_suspended(report)
     return report
+
+
+def _power_off_suspended(report: ReconcileReport) -> None:
+    running = (
+        VM.objects.filter(subscription__state=Subscription.State.SUSPENDED)
+        .filter(provisioning_state=VM.Provisioning.ACTIVE, task_state="")
+        .exclude(power_state=PowerState.SHUTDOWN)
+    )
+    for subscription in Subscription.objects.filter(pk__in=running.values("subscription_id")):
+        with transaction.atomic():
+            stopped = services.subscription_stop_vms(subscription=subscription, actor=None)
+        if stopped:
+            logger.warning(
+                "%d VM(s) of suspended subscription %s were still running: powering them off",
+                len(stopped),
+                subscription.pk,
+            )
+            report.suspended_powered_off += len(stopped)
 
 
 def _reconcile_host(host: Host, report: ReconcileReport, remove_orphans: bool) -> None:

@@ -451,10 +451,14 @@ def deployment_scale(*, deployment: Deployment, instance_count: int, actor) -> J
     version = deployment.version
     version.check_instance_count(instance_count)
     with transaction.atomic():
+        # The state first: a busy deployment is a 409 whatever the count asked for, and the
+        # count below is read with the deployment's row locked by that UPDATE.
+        previous = deployment.state
+        _begin(deployment, Deployment.State.SCALING, "scale")
         current = _live_vms(deployment).exclude(task_state=VM.Task.DELETING).count()
         if instance_count == current:
+            deployment.state = previous  # rolled back with the transaction
             raise ValidationError({"instance_count": f"{deployment.name} already has {current} instance(s)."})
-        _begin(deployment, Deployment.State.SCALING, "scale")
         if instance_count > current:
             job = _scale_out(deployment, instance_count - current, actor)
         else:

@@ -54,6 +54,7 @@ def test_the_provisioning_benchmark_runs_end_to_end_at_a_tiny_scale(backends, tm
         "--latency-seconds": 1,
         "--latency-warmup": 0,
         "--latency-worker-threads": 4,
+        "--latency-per-request": "5,2",
         "--profile-vms": 10,
         "--timeout": 120,
     }
@@ -85,10 +86,11 @@ def test_the_provisioning_benchmark_runs_end_to_end_at_a_tiny_scale(backends, tm
         assert row["vms"]["states"] == {"active": 20}, row["vms"]
         assert row["vms"]["failed_jobs"] == 0
         assert row["ratio"] > 0
-    latency = report["latency"]
-    assert latency["states"] == {"active": 10}
-    # With a 200 ms spawn no VM can be running sooner than that after its request.
-    assert 200 <= latency["p50_ms"] <= latency["p99_ms"]
+    assert [run["per_request"] for run in report["latency"]] == [5, 2]
+    for run in report["latency"]:
+        assert run["states"] == {"active": 10}
+        # With a 200 ms spawn no VM can be running sooner than that after its request.
+        assert 200 <= run["p50_ms"] <= run["p99_ms"]
     profile = report["profile"]
     assert profile["outcomes"] == {"succeeded": 10}
     assert profile["per_job"]["queries"] > 0

@@ -13,7 +13,7 @@ from compute.reconcile import reconcile_hosts
 from controller.base import ControllerError, PowerAction, VMSpec
 from controller.simulated import SimulatedComputeDriver
 from portal.models import AuditEvent, Job
-from subscriptions.models import Allocation
+from subscriptions.models import Allocation, Subscription
 from tests.compute.conftest import run_jobs
 
 pytestmark = pytest.mark.django_db
@@ -170,3 +170,27 @@ def test_disabled_hosts_are_skipped(ready, host, admin, fleet):
     fleet.vanish(str(vms_of(ready)[0].pk))
     report = reconcile_hosts()
     assert (report.hosts, report.lost) == (0, [])
+
+
+def test_a_vm_still_running_under_a_suspended_subscription_is_powered_off(ready, acme_subscription, fleet):
+    """The state a start ending while the suspension commits can leave (each transaction
+    read the other's rows before the other committed): suspended, and a VM idle and running.
+    The next pass powers it off; one that is busy is left to its operation."""
+    first, second = vms_of(ready)
+    assert {first.power_state, second.power_state} == {"running"}
+    VM.objects.filter(pk=second.pk).update(task_state=VM.Task.REBOOTING)
+    Subscription.objects.filter(pk=acme_subscription.pk).update(state=Subscription.State.SUSPENDED)
+
+    report = reconcile_hosts()
+    assert report.suspended_powered_off == 1
+    assert Job.objects.filter(kind="power_off", target_id=first.pk).count() == 1
+    assert not Job.objects.filter(kind="power_off", target_id=second.pk).exists()
+    run_jobs()
+    assert refreshed(first).power_state == "shutdown"
+    assert driver_for(first.host).observe(str(first.pk)).power_state == "shutdown"
+    assert reconcile_hosts().suspended_powered_off == 0  # nothing left running that may stop
+
+
+def test_an_active_subscriptions_running_vms_are_left_alone(ready):
+    assert reconcile_hosts().suspended_powered_off == 0
+    assert not Job.objects.filter(kind="power_off").exists()

@@ -415,6 +415,9 @@ def test_scale_out_adds_vms_with_the_current_configuration(ready, alice, fleet):
     with pytest.raises(Conflict) as caught:
         services.deployment_scale(deployment=ready, instance_count=5, actor=alice)
     assert caught.value.message == f"Cannot scale {ready.name} while it is scaling."
+    # Busy is busy, also when asked for the count it is already scaling to.
+    with pytest.raises(Conflict, match="while it is scaling"):
+        services.deployment_scale(deployment=ready, instance_count=4, actor=alice)
     run_jobs()
     assert refreshed(job).state == "succeeded"
     assert refreshed(ready).state == Deployment.State.READY
