@@ -93,8 +93,8 @@ def _power_off_if_suspended(vm: VirtualMachine) -> None:
     """Called in the transaction that ends a create or a power operation. Suspension powers
     off only VMs with no task in flight, so one that was busy meanwhile is powered off now.
     (Read without a lock: a suspension committing between this read and this transaction's
-    commit can still miss the VM; a FOR SHARE lock on the subscription row would close that,
-    at the price of serialising with quota reservations.)"""
+    commit can still miss the VM, and reconciliation's next pass powers it off; see
+    compute/reconcile.py.)"""
     if vm.power_state != PowerState.RUNNING:
         return
     state = Subscription.objects.filter(pk=vm.subscription_id).values_list("state", flat=True).first()

@@ -166,7 +166,14 @@ def jobs(request: HttpRequest) -> HttpResponse:
     rows = selectors.job_list(
         state=filters["state"], kind=filters["kind"], tenant=filters["tenant"] or None, search=filters["q"]
     )
-    context = {"form": form, "page_obj": paginate(request, rows), "filtered": any(filters.values())}
+    page_obj = paginate(request, rows)
+    context = {
+        "form": form,
+        "page_obj": page_obj,
+        "filtered": any(filters.values()),
+        # The table polls itself while a job on it may still change (see the template).
+        "live": any(job.is_active for job in page_obj),
+    }
     return render(request, "adminportal/jobs/list.html", context)
 
 
@@ -181,6 +188,7 @@ def job_detail(request: HttpRequest, pk) -> HttpResponse:
         "vm": selectors.job_target_vm(job),
         "history": selectors.job_history(job),
         "can_retry": job.state == Job.State.FAILED and not job.is_group,
+        "live": job.is_active or any(child.is_active for child in children),
     }
     return render(request, "adminportal/jobs/detail.html", context)
 

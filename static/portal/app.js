@@ -68,4 +68,15 @@
     connectEvents();
   });
   document.addEventListener("htmx:afterSwap", function (ev) { init(ev.target); });
+  // An outerHTML swap replaces its target, so afterSwap fires on the detached element; the
+  // new content announces itself with htmx:load.
+  document.addEventListener("htmx:load", function (ev) { if (ev.target !== document.body) applyWidths(ev.target); });
+  // A polling region (data-polling) waits while a dialog is open: the swap would take the
+  // dialog, and whatever the reader was about to confirm, away.
+  document.addEventListener("htmx:beforeRequest", function (ev) {
+    var elt = ev.detail && ev.detail.elt;
+    if (elt && elt.hasAttribute && elt.hasAttribute("data-polling") && document.querySelector(".modal.show")) {
+      ev.preventDefault();
+    }
+  });
 })();

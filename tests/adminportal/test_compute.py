@@ -341,6 +341,21 @@ def test_the_jobs_page_paginates(client_admin, acme):
     assert "26–30 of 30" in response.content.decode()
 
 
+def test_the_jobs_table_polls_itself_only_while_a_job_on_it_is_active(client_admin, acme):
+    """No socket in the admin portal: the table re-reads itself (htmx, every 2 s) while it
+    shows an active job, and the reply without one carries no trigger, which ends it."""
+    _jobs(2, acme, state=Job.State.SUCCEEDED)
+    url = reverse("adminportal:jobs")
+    body = client_admin.get(url).content.decode()
+    assert 'id="jobs-live"' in body and "data-polling" not in body and "hx-trigger" not in body
+    _jobs(1, acme, state=Job.State.RUNNING)
+    body = client_admin.get(url, {"state": "running"}).content.decode()
+    assert 'hx-trigger="every 2s"' in body and 'hx-select="#jobs-live"' in body
+    assert 'hx-get="/manage/jobs/?state=running"' in body  # the same filters, re-read
+    # Another page of the same list with only finished jobs does not poll.
+    assert "data-polling" not in client_admin.get(url, {"state": "succeeded"}).content.decode()
+
+
 def test_empty_lists_say_what_to_do_next(client_admin):
     assert "Register a host" in client_admin.get(reverse("adminportal:hosts")).content.decode()
     assert "No jobs yet" in client_admin.get(reverse("adminportal:jobs")).content.decode()

@@ -113,7 +113,29 @@ def test_an_admin_registers_and_drains_a_host_and_retries_a_failed_job(
     assert page.locator("#history-title").is_visible()  # the failed attempt, linked
     screenshot("07_retried_job")
 
+    # The page follows the job without a reload: a worker runs it, the progress card says so.
+    assert page.locator("#job-live[data-polling]").count() == 1
+    url = page.url
+    # A poll never swaps an open dialog away: open the cancel confirmation, let two polls'
+    # worth of time pass, and it is still there.
+    page.click("button:has-text('Cancel job')")
+    dialog = page.locator("#cancel-job")
+    dialog.wait_for(state="visible")
+    page.wait_for_timeout(4500)
+    assert dialog.is_visible()
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="hidden")
+    run_jobs()
+    page.wait_for_selector("h1 .badge:has-text('Succeeded')", timeout=10_000)
+    assert page.locator("button:has-text('Cancel job')").count() == 0
+    assert page.url == url
+    assert page.locator("#job-live .progress-bar.bg-success").count() == 1
+    assert page.locator("#job-live .progress-bar").evaluate("el => el.style.width") == "100%"
+    assert page.locator("#job-live[data-polling]").count() == 0  # done: it stopped asking
+    screenshot("07b_retried_job_done_live")
+
     page.click(".navbar a:has-text('Overview')")
     card = page.locator("#provisioning-card")
-    assert "1 queued" in card.inner_text() and "3 failed" in card.inner_text()  # 2 VMs and their group
+    # The retried job has run; the 2 failed VMs and their group stay failed.
+    assert "0 queued" in card.inner_text() and "3 failed" in card.inner_text()
     screenshot("08_overview")
