@@ -132,7 +132,7 @@ def _send(job_id, task_id: str, countdown: float = 0) -> None:
 
     try:
         run_job_task.apply_async(
-            args=[str(job_id)], task_id=task_id, queue="provision", countdown=countdown or None
+            args=[str(job_id)], task_id=task_id, queue=settings.JOB_QUEUE, countdown=countdown or None
         )
     except Exception:
         # The row is committed; the sweeper re-sends queued jobs whose message never arrived.
@@ -143,7 +143,9 @@ def _send_batch(job_ids: list, task_id: str) -> None:
     from portal.tasks import run_jobs_task
 
     try:
-        run_jobs_task.apply_async(args=[[str(pk) for pk in job_ids]], task_id=task_id, queue="provision")
+        run_jobs_task.apply_async(
+            args=[[str(pk) for pk in job_ids]], task_id=task_id, queue=settings.JOB_QUEUE
+        )
     except Exception:
         logger.exception("could not enqueue %d jobs; the sweeper will retry", len(job_ids))
 
@@ -798,7 +800,27 @@ class SweepReport:
     requeued: int = 0
     expired: int = 0
     resent: int = 0
+    resend_deferred: int = 0  # quiet queued jobs left alone while the queue had a backlog
     groups_repaired: int = 0
+
+
+def job_backlog() -> int | None:
+    """How many messages wait in the job queue, or None if the broker cannot say."""
+    from amqp.exceptions import ChannelError
+
+    from portal.celery import app
+
+    try:
+        with app.connection_for_read() as conn:
+            return conn.default_channel.queue_declare(queue=settings.JOB_QUEUE, passive=True).message_count
+    except ChannelError as exc:
+        if str(getattr(exc, "reply_code", "")) == "404":
+            return 0  # never declared (no worker and no message yet): nothing waits in it
+        logger.warning("sweeper: could not read the length of queue %s", settings.JOB_QUEUE, exc_info=True)
+        return None
+    except Exception:  # the broker is down or refuses: say so, and let the caller decide
+        logger.warning("sweeper: could not read the length of queue %s", settings.JOB_QUEUE, exc_info=True)
+        return None
 
 
 def sweep_jobs(*, now: datetime | None = None, limit: int = 500) -> SweepReport:
@@ -842,13 +864,27 @@ def sweep_jobs(*, now: datetime | None = None, limit: int = 500) -> SweepReport:
                 transaction.on_commit(lambda pk=job.pk, t=task_id: _send(pk, t))
 
     # Queued for a while and never claimed: the message was lost (broker restart, a crash
-    # between commit and send). Sending again is harmless: only one claim can win.
+    # between commit and send). Sending again is harmless: only one claim can win. But only
+    # while the queue is empty: behind a backlog a job is simply waiting its turn, and a
+    # message sent now would queue behind it as well, once per job and sweep, adding to the
+    # very backlog that delays it (and a batch's jobs would come back one message each).
+    # A lost message is still found: it is the one left when the queue has drained.
     quiet = now - timedelta(seconds=settings.JOB_QUEUED_RESEND_SECONDS)
     lost = (
         Job.objects.filter(state=Job.State.QUEUED, updated__lt=quiet)
         .filter(Q(run_after__isnull=True) | Q(run_after__lt=quiet))
         .exclude(kind__in=GROUP_KINDS)[:limit]
     )
+    backlog = job_backlog()
+    if backlog != 0:
+        report.resend_deferred = len(lost)
+        if report.resend_deferred:
+            logger.info(
+                "sweeper: %d quiet queued job(s) not re-sent: %s",
+                report.resend_deferred,
+                "the broker did not answer" if backlog is None else f"{backlog} message(s) still queued",
+            )
+        lost = []
     for job in lost:
         task_id = str(uuid.uuid4())
         if Job.objects.filter(pk=job.pk, state=Job.State.QUEUED, updated__lt=quiet).update(

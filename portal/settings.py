@@ -194,8 +194,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=env_int("RECONCILE_SECONDS", 60)),
     },
 }
-# Provisioning jobs cross the "provision" queue; the rest stay on "default".
-CELERY_TASK_ROUTES = {"portal.run_job": {"queue": "provision"}, "portal.run_jobs": {"queue": "provision"}}
+# Provisioning jobs cross the "provision" queue (the Procfile's worker consumes it); the rest
+# stay on "default".
+JOB_QUEUE = "provision"
+CELERY_TASK_ROUTES = {"portal.run_job": {"queue": JOB_QUEUE}, "portal.run_jobs": {"queue": JOB_QUEUE}}
 
 # --- provisioning jobs (portal/jobs.py) ---
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 5)

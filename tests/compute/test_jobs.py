@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from django.utils import timezone
 
 from compute.jobs import CreateVM
@@ -18,8 +19,10 @@ from portal import jobs
 from portal.errors import Conflict
 from portal.jobs import JobCancelled, JobRun, LostClaim
 from portal.models import Job
+from portal.tasks import run_job_task
 from subscriptions.models import Allocation
 from tests.compute.conftest import run_jobs
+from tests.workers import purge_queues
 
 pytestmark = pytest.mark.django_db
 
@@ -460,6 +463,42 @@ def test_the_sweeper_resends_a_lost_message(deploy, sent):
     assert job.celery_task_id != task_id
     assert (str(job.pk), job.celery_task_id, 0) in sent
     assert jobs.run_job(job.pk) == "succeeded"
+
+
+def test_the_sweeper_does_not_resend_behind_a_backlog(deploy, sent, monkeypatch):
+    """Jobs waiting behind other messages are not lost: re-sending would only lengthen the
+    queue. Once it has drained, a job still queued is, and goes again."""
+    deploy(2)
+    sent.clear()
+    later = timezone.now() + timedelta(seconds=31)
+    monkeypatch.setattr(jobs, "job_backlog", lambda: 1500)
+    report = jobs.sweep_jobs(now=later)
+    assert (report.resent, report.resend_deferred) == (0, 2)
+    monkeypatch.setattr(jobs, "job_backlog", lambda: None)  # the broker did not answer
+    assert (jobs.sweep_jobs(now=later).resent, sent) == (0, [])
+    monkeypatch.setattr(jobs, "job_backlog", lambda: 0)
+    report = jobs.sweep_jobs(now=later)
+    assert (report.resent, report.resend_deferred) == (2, 0)
+    assert len(sent) == 2
+
+
+@pytest.mark.redis
+def test_the_backlog_is_what_the_broker_holds_in_the_job_queue():
+    purge_queues()
+    try:
+        assert jobs.job_backlog() == 0
+        for n in range(3):
+            run_job_task.apply_async(args=[f"no-such-job-{n}"], queue=django_settings.JOB_QUEUE)
+        assert jobs.job_backlog() == 3
+    finally:
+        purge_queues()
+    assert jobs.job_backlog() == 0
+
+
+@pytest.mark.redis
+def test_a_queue_never_declared_has_no_backlog(settings):
+    settings.JOB_QUEUE = f"never-declared-{timezone.now().timestamp()}"
+    assert jobs.job_backlog() == 0
 
 
 def test_the_sweeper_does_not_resend_a_retry_that_is_not_due(deploy, fleet, settings, sent):
