@@ -401,8 +401,27 @@ class DeleteVM:
             services.publish_vm(VM.objects.get(pk=job.target_id))
 
     def on_cancel(self, job: Job) -> None:
-        if VM.objects.filter(pk=job.target_id, task_state=VM.Task.DELETING).update(
-            task_state="", updated=timezone.now()
+        # A VM still being built when its deletion was asked for has had its create job
+        # stopped for the deletion (CreateVM leaves it to us): with the deletion cancelled too,
+        # nothing would ever build it, so it ends as a failed build would. Its quota goes back,
+        # anything the create left on the host is removed, and the tenant can delete or
+        # rebuild it.
+        now = timezone.now()
+        if VM.objects.filter(
+            pk=job.target_id, task_state=VM.Task.DELETING, provisioning_state=VM.Provisioning.BUILDING
+        ).update(
+            task_state="",
+            provisioning_state=VM.Provisioning.ERROR,
+            message="Its build was stopped for the deletion, and then the deletion was cancelled. "
+            "Delete it, or rebuild it.",
+            updated=now,
+        ):
+            vm = VM.objects.select_related("host").get(pk=job.target_id)
+            services.release_vm(vm.pk)
+            services.publish_vm(vm)
+            transaction.on_commit(lambda: _forget_on_host(vm))
+        elif VM.objects.filter(pk=job.target_id, task_state=VM.Task.DELETING).update(
+            task_state="", updated=now
         ):
             services.publish_vm(VM.objects.get(pk=job.target_id))
 

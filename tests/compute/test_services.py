@@ -377,6 +377,40 @@ def test_deleting_a_queued_vm_cancels_its_create_job(deploy, alice, fleet):
     assert refreshed(deployment.job).message == "1 of 2 cancelled."
 
 
+def test_cancelling_the_delete_of_a_vm_being_built_leaves_it_failed_not_stuck(deploy, alice, fleet):
+    """The delete stopped the build; cancelling the delete cannot restart it. The VM ends as
+    a failed build (quota back, nothing on its host), never "building" with no job."""
+    deployment = deploy(2)
+    vm = vms_of(deployment)[0]
+    create = Job.objects.get(kind="create_vm", target_id=vm.pk)
+    delete = services.vm_delete(vm=vm, actor=alice)
+    jobs.job_cancel(job=delete, actor=alice)
+    vm.refresh_from_db()
+    assert (vm.provisioning_state, vm.task_state) == ("error", "")
+    assert "deletion was cancelled" in vm.message
+    assert not Allocation.objects.filter(resource_id=vm.pk).exists()
+    run_jobs()
+    assert refreshed(create).state == "cancelled"
+    assert refreshed(vm).provisioning_state == "error"
+    assert str(vm.pk) not in fleet.all_vms()
+    # The tenant deletes it for good.
+    services.vm_delete(vm=refreshed(vm), actor=alice)
+    run_jobs()
+    assert refreshed(vm).provisioning_state == "deleted"
+    assert Allocation.objects.count() == 1  # the other VM's
+
+
+def test_cancelling_the_delete_of_an_active_vm_leaves_it_as_it_was(deploy, alice):
+    deployment = deploy(2)
+    run_jobs()
+    vm = vms_of(deployment)[0]
+    delete = services.vm_delete(vm=vm, actor=alice)
+    jobs.job_cancel(job=delete, actor=alice)
+    vm.refresh_from_db()
+    assert (vm.provisioning_state, vm.power_state, vm.task_state) == ("active", "running", "")
+    assert Allocation.objects.filter(resource_id=vm.pk).exists()
+
+
 def test_deleting_a_vm_while_it_spawns_removes_it_from_the_host(
     deploy, alice, fleet, monkeypatch, django_capture_on_commit_callbacks
 ):
