@@ -89,6 +89,38 @@ redis.call('HINCRBY', KEYS[3], 'vms', -1)
 return 1
 """
 
+# A power action, in one step with the check that the VM is (still) on this host: a delete
+# racing the action can no longer leave a stray half-hash behind, nor an action land on a VM
+# that has gone. The guest's view of an ACPI shutdown (running until ``shutdown_at``, unless
+# it ignores ACPI) is the same as ``_observed``'s.
+# KEYS: vm hash. ARGV: host, action, now, guest_shutdown_seconds, ignore_acpi (1/0)
+_POWER = """
+local v = redis.call('HMGET', KEYS[1], 'host', 'power', 'shutdown_at')
+if v[1] ~= ARGV[1] then return 'missing' end
+local now = tonumber(ARGV[3])
+local at = v[3] or ''
+local running = v[2] == 'running' and not (at ~= '' and ARGV[5] == '0' and now >= tonumber(at))
+local action = ARGV[2]
+if action == 'start' then
+  redis.call('HSET', KEYS[1], 'power', 'running', 'shutdown_at', '')
+elseif action == 'power_off' then
+  redis.call('HSET', KEYS[1], 'power', 'shutdown', 'shutdown_at', '')
+elseif action == 'shutdown' then
+  if running then
+    local wait = tonumber(ARGV[4])
+    if wait <= 0 and ARGV[5] == '0' then
+      redis.call('HSET', KEYS[1], 'power', 'shutdown', 'shutdown_at', '')
+    elseif at == '' then
+      redis.call('HSET', KEYS[1], 'shutdown_at', string.format('%.3f', now + wait))
+    end
+  end
+elseif action == 'reset' then
+  if not running then return 'not_running' end
+  redis.call('HSET', KEYS[1], 'shutdown_at', '')
+end
+return 'done'
+"""
+
 _clients: dict[str, redis.Redis] = {}
 
 
@@ -156,21 +188,25 @@ class SimulatedFleet:
         return ":".join((self.prefix, *parts))
 
     def config(self) -> FleetConfig:
-        raw = self.redis.get(self.key("config"))
+        return self._config_from(self.redis.hgetall(self.key("config")))
+
+    def _config_from(self, stored: dict[str, str]) -> FleetConfig:
         data = dict(self.defaults)
-        if raw:
-            data.update(json.loads(raw))
+        data.update({name: json.loads(value) for name, value in stored.items()})
         return FleetConfig.from_dict(data)
 
     def configure(self, **changes: Any) -> FleetConfig:
-        """Change behaviour for every process using this fleet (unknown keys are an error)."""
+        """Change behaviour for every process using this fleet (unknown keys are an error).
+        One hash field per setting, written in one command: two processes changing
+        different settings at once both keep their change."""
         unknown = set(changes) - set(FleetConfig.__dataclass_fields__)
         if unknown:
             raise TypeError(f"unknown simulated fleet settings: {sorted(unknown)}")
-        raw = self.redis.get(self.key("config"))
-        stored = json.loads(raw) if raw else {}
-        stored.update({k: list(v) if isinstance(v, tuple) else v for k, v in changes.items()})
-        self.redis.set(self.key("config"), json.dumps(stored))
+        if changes:
+            self.redis.hset(
+                self.key("config"),
+                mapping={k: json.dumps(list(v) if isinstance(v, tuple) else v) for k, v in changes.items()},
+            )
         return self.config()
 
     def reset(self) -> None:
@@ -216,6 +252,7 @@ class SimulatedComputeDriver:
         self.fleet = SimulatedFleet(redis_url=redis_url, prefix=prefix, defaults=defaults)
         self._ensure = self.fleet.redis.register_script(_ENSURE)
         self._delete = self.fleet.redis.register_script(_DELETE)
+        self._power = self.fleet.redis.register_script(_POWER)
 
     def __repr__(self) -> str:
         return f"SimulatedComputeDriver({self.uri!r})"
@@ -226,14 +263,11 @@ class SimulatedComputeDriver:
         """Read the fleet's settings, count this call, wait the operation's delay, and decide
         its fate: ``ok``, ``transient``, ``permanent`` or ``lost`` (do it, then fail)."""
         pipe = self.fleet.redis.pipeline(transaction=False)
-        pipe.get(self.fleet.key("config"))
+        pipe.hgetall(self.fleet.key("config"))
         pipe.incr(self.fleet.key("calls", uuid, operation))
         pipe.expire(self.fleet.key("calls", uuid, operation), 86400)
-        raw, call, _ = pipe.execute()
-        data = dict(self.fleet.defaults)
-        if raw:
-            data.update(json.loads(raw))
-        config = FleetConfig.from_dict(data)
+        stored, call, _ = pipe.execute()
+        config = self.fleet._config_from(stored)
         delay = float(config.delays.get(operation, 0) or 0)
         if delay > 0 and config.delay_jitter:
             digest = hashlib.sha256(f"{config.seed}:{uuid}:{operation}:delay".encode()).digest()
@@ -335,26 +369,21 @@ class SimulatedComputeDriver:
 
     def power(self, uuid: str, action: PowerAction) -> ObservedVM:
         config, fate = self._begin("power", uuid)
-        key = self.fleet.key("vm", uuid)
-        current = self._read(uuid, config)
-        if current is None:
-            raise VMNotFound(uuid)
         action = PowerAction(action)
-        if action == PowerAction.START:
-            self.fleet.redis.hset(key, mapping={"power": PowerState.RUNNING, "shutdown_at": ""})
-        elif action == PowerAction.POWER_OFF:
-            self.fleet.redis.hset(key, mapping={"power": PowerState.SHUTDOWN, "shutdown_at": ""})
-        elif action == PowerAction.SHUTDOWN:
-            if current.power_state == PowerState.RUNNING:
-                at = time.time() + config.guest_shutdown_seconds
-                if config.guest_shutdown_seconds <= 0 and not config.ignore_acpi:
-                    self.fleet.redis.hset(key, mapping={"power": PowerState.SHUTDOWN, "shutdown_at": ""})
-                elif not self.fleet.redis.hget(key, "shutdown_at"):
-                    self.fleet.redis.hset(key, "shutdown_at", f"{at:.3f}")
-        elif action == PowerAction.RESET:
-            if current.power_state != PowerState.RUNNING:
-                raise ControllerError("Only a running VM can be reset.", permanent=True, detail=uuid)
-            self.fleet.redis.hset(key, "shutdown_at", "")
+        result = self._power(
+            keys=[self.fleet.key("vm", uuid)],
+            args=[
+                self.host,
+                action.value,
+                f"{time.time():.3f}",
+                config.guest_shutdown_seconds,
+                int(config.ignore_acpi),
+            ],
+        )
+        if result == "missing":
+            raise VMNotFound(uuid)
+        if result == "not_running":
+            raise ControllerError("Only a running VM can be reset.", permanent=True, detail=uuid)
         if fate == "lost":
             raise self._lost("power")
         observed = self._read(uuid, config)

@@ -265,6 +265,41 @@ def test_power_on_a_missing_vm_is_vm_not_found(driver):
         driver.console_endpoint(str(uuid.uuid4()))
 
 
+def test_power_on_a_missing_vm_leaves_no_trace(driver, fleet):
+    uid = str(uuid.uuid4())
+    for action in PowerAction:
+        with pytest.raises(VMNotFound):
+            driver.power(uid, action)
+    assert not fleet.redis.exists(fleet.key("vm", uid))
+
+
+def test_power_actions_racing_a_delete_never_leave_a_stray_vm(driver, fleet):
+    """Each action checks that the VM is on the host and changes it in one script: a delete
+    in between used to leave a half-written hash behind (a VM with a power state and no
+    host), which no listing showed and no delete removed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for _ in range(20):
+        vm = spec()
+        driver.ensure_vm(vm)
+
+        def act(action: PowerAction) -> str:
+            try:
+                driver.power(vm.uuid, action)
+            except VMNotFound:
+                return "gone"
+            except ControllerError:
+                return "refused"  # a reset of a VM another thread powered off
+            return "done"
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            outcomes = [pool.submit(act, a) for a in [*PowerAction, PowerAction.START]]
+            assert pool.submit(driver.delete_vm, vm.uuid).result() is True
+            assert {f.result() for f in outcomes} <= {"done", "gone", "refused"}
+        assert not fleet.redis.exists(fleet.key("vm", vm.uuid))
+        assert vm.uuid not in fleet.all_vms()
+
+
 def test_console_endpoint_of_a_simulated_vm(driver):
     vm = spec()
     driver.ensure_vm(vm)
@@ -341,6 +376,32 @@ def test_configure_merges_with_defaults_and_refuses_unknown_settings(fleet, sett
     assert other.config().transient_rate == 0.25  # earlier changes are kept
     with pytest.raises(TypeError, match="unknown simulated fleet settings"):
         fleet.configure(transient_rat=0.5)
+
+
+def test_configure_from_many_processes_at_once_keeps_every_change(fleet, settings):
+    """Settings are one hash field each: writers of different settings cannot undo each
+    other (a read-modify-write of one JSON value, as before, lost some of them)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = settings.SIMULATED_CONTROLLER["redis_url"]
+    writers = [SimulatedFleet(redis_url=url, prefix=fleet.prefix) for _ in range(4)]
+    fields = ("seed", "transient_rate", "permanent_rate", "lost_reply_rate")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for n in range(1, 51):
+            values = {
+                "seed": n,
+                "transient_rate": n / 1000,
+                "permanent_rate": n / 2000,
+                "lost_reply_rate": n / 4000,
+            }
+            done = [
+                pool.submit(writer.configure, **{name: values[name]})
+                for writer, name in zip(writers, fields, strict=True)
+            ]
+            for future in done:
+                future.result()
+            config = fleet.config()
+            assert {name: getattr(config, name) for name in fields} == values, f"round {n}"
 
 
 def test_delays_slow_the_operation_down(driver, fleet):
