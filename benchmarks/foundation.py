@@ -264,6 +264,49 @@ def merge_runs(runs: list[dict]) -> dict:
     }
 
 
+def answering(targets: list[Target], available: dict[str, int], results: dict) -> list[Target]:
+    """The targets that answered 200; each other one is reported and recorded as missing."""
+    measured = []
+    for target in targets:
+        if available[target.name] == 200:
+            measured.append(target)
+            continue
+        print(f"==> {target.name}: {target.path} answers {available[target.name]}, skipped", flush=True)
+        results[target.name] = {"path": target.path, "missing": True, "status": available[target.name]}
+    return measured
+
+
+def measure_rounds(
+    base: str,
+    targets: list[Target],
+    *,
+    seconds: float,
+    rounds: int,
+    warmup: float,
+    concurrency: int,
+    requests: int | None = None,
+) -> dict[str, dict]:
+    """Every target for ``seconds / rounds`` in turn, ``rounds`` times, so that a noisy
+    neighbour on a shared machine slows them all alike; each target's runs merged."""
+    runs: dict[str, list[dict]] = {t.name: [] for t in targets}
+    rounds = max(1, rounds)
+    for n in range(rounds):
+        for target in targets:
+            print(f"==> round {n + 1}/{rounds} {target.name}: {target.description}", flush=True)
+            runs[target.name].append(
+                run_loadgen(
+                    base,
+                    target,
+                    seconds=seconds / rounds,
+                    # A full warm-up the first time; later rounds only refill the connections.
+                    warmup=warmup if n == 0 else min(warmup, 0.5),
+                    requests=-(-requests // rounds) if requests else None,
+                    concurrency=concurrency,
+                )
+            )
+    return {t.name: {"path": t.path, **merge_runs(runs[t.name])} for t in targets}
+
+
 def ratio(a: float | None, b: float | None) -> float | None:
     if not a or not b:
         return None
@@ -361,31 +404,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"same order, plans and quota figures",
                 flush=True,
             )
-        measured = []
-        for target in targets:
-            if available[target.name] == 200:
-                measured.append(target)
-                continue
-            print(f"==> {target.name}: {target.path} answers {available[target.name]}, skipped", flush=True)
-            results[target.name] = {"path": target.path, "missing": True, "status": available[target.name]}
-        runs: dict[str, list[dict]] = {t.name: [] for t in measured}
-        rounds = max(1, args.rounds)
-        for n in range(rounds):
-            for target in measured:
-                print(f"==> round {n + 1}/{rounds} {target.name}: {target.description}", flush=True)
-                runs[target.name].append(
-                    run_loadgen(
-                        base,
-                        target,
-                        seconds=args.seconds / rounds,
-                        # A full warm-up the first time; later rounds only refill the connections.
-                        warmup=args.warmup if n == 0 else min(args.warmup, 0.5),
-                        requests=-(-args.requests // rounds) if args.requests else None,
-                        concurrency=args.concurrency,
-                    )
-                )
-        for target in measured:
-            results[target.name] = {"path": target.path, **merge_runs(runs[target.name])}
+        results.update(
+            measure_rounds(
+                base,
+                answering(targets, available, results),
+                seconds=args.seconds,
+                rounds=args.rounds,
+                warmup=args.warmup,
+                concurrency=args.concurrency,
+                requests=args.requests,
+            )
+        )
         results = {t.name: results[t.name] for t in targets}
 
     rps = {name: r.get("rps") for name, r in results.items()}

@@ -29,7 +29,7 @@ import uuid
 from dataclasses import asdict
 from pathlib import Path
 
-from benchmarks.foundation import Target, asgi_server, merge_runs, print_targets, probe, ratio, run_loadgen
+from benchmarks.foundation import Target, asgi_server, measure_rounds, print_targets, probe, ratio
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/cloudstamp_bench_gallery"
@@ -229,7 +229,6 @@ def main(argv: list[str] | None = None) -> int:
     ]
     expected = expected_counts(args.items)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "benchmarks.settings"}
-    runs: dict[str, list[dict]] = {t.name: [] for t in targets}
     with asgi_server(env, ROOT / "var/bench/gallery_server.log") as base:
         print(f"==> Server on {base}", flush=True)
         for target in targets[1:]:
@@ -241,21 +240,14 @@ def main(argv: list[str] | None = None) -> int:
                     f"expected {expected[target.name]}."
                 )
             print(f"==> {target.path} lists {stated} items, {cards} on the first page", flush=True)
-        rounds = max(1, args.rounds)
-        for n in range(rounds):
-            for target in targets:
-                print(f"==> round {n + 1}/{rounds} {target.name}: {target.description}", flush=True)
-                runs[target.name].append(
-                    run_loadgen(
-                        base,
-                        target,
-                        seconds=args.seconds / rounds,
-                        warmup=args.warmup if n == 0 else min(args.warmup, 0.5),
-                        requests=None,
-                        concurrency=args.concurrency,
-                    )
-                )
-    results = {t.name: {"path": t.path, **merge_runs(runs[t.name])} for t in targets}
+        results = measure_rounds(
+            base,
+            targets,
+            seconds=args.seconds,
+            rounds=args.rounds,
+            warmup=args.warmup,
+            concurrency=args.concurrency,
+        )
     floor = results["floor"]
     ratios = {
         name: {
@@ -272,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         "db_connections": _db_connections(),
         "concurrency": args.concurrency,
         "seconds": args.seconds,
-        "rounds": rounds,
+        "rounds": max(1, args.rounds),
         "items": args.items,
         "versions": args.versions,
         "queries": {"few": {"items": FEW_ITEMS, "queries": queries[FEW_ITEMS]}, "all": queries[args.items]},

@@ -32,13 +32,13 @@ from pathlib import Path
 
 from benchmarks.foundation import (
     Target,
+    answering,
     asgi_server,
     check_equivalence,
-    merge_runs,
+    measure_rounds,
     print_targets,
     probe,
     ratio,
-    run_loadgen,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -233,36 +233,16 @@ def main(argv: list[str] | None = None) -> int:
                 f"{equivalence['count']} VMs, same order and fields",
                 flush=True,
             )
-        measured = []
-        for target in targets:
-            if available[target.name] == 200:
-                measured.append(target)
-            else:
-                print(
-                    f"==> {target.name}: {target.path} answers {available[target.name]}, skipped", flush=True
-                )
-                results[target.name] = {
-                    "path": target.path,
-                    "missing": True,
-                    "status": available[target.name],
-                }
-        runs: dict[str, list[dict]] = {t.name: [] for t in measured}
-        rounds = max(1, args.rounds)
-        for n in range(rounds):
-            for target in measured:
-                print(f"==> round {n + 1}/{rounds} {target.name}: {target.description}", flush=True)
-                runs[target.name].append(
-                    run_loadgen(
-                        base,
-                        target,
-                        seconds=args.seconds / rounds,
-                        warmup=args.warmup if n == 0 else min(args.warmup, 0.5),
-                        requests=None,
-                        concurrency=args.concurrency,
-                    )
-                )
-        for target in measured:
-            results[target.name] = {"path": target.path, **merge_runs(runs[target.name])}
+        results.update(
+            measure_rounds(
+                base,
+                answering(targets, available, results),
+                seconds=args.seconds,
+                rounds=args.rounds,
+                warmup=args.warmup,
+                concurrency=args.concurrency,
+            )
+        )
         results = {t.name: results[t.name] for t in targets}
 
     rps = {name: r.get("rps") for name, r in results.items()}
