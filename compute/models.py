@@ -11,6 +11,8 @@ A VM's state is three fields, as Nova keeps them:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -65,13 +67,24 @@ class Host(UUIDModel):
     def __str__(self) -> str:
         return self.name
 
+    # Each capacity total and the ratio it is scheduled with.
+    RATIOS = {
+        "vcpus": "cpu_allocation_ratio",
+        "ram_gib": "ram_allocation_ratio",
+        "disk_gib": "disk_allocation_ratio",
+    }
+
+    @staticmethod
+    def schedulable_of(fields: Mapping[str, float]) -> dict[str, float]:
+        """Totals times ratios, from a host's fields (an instance's, or a ``values()`` row:
+        placement reads plain rows)."""
+        return {total: fields[total] * fields[ratio] for total, ratio in Host.RATIOS.items()}
+
     @property
     def schedulable(self) -> dict[str, float]:
-        return {
-            "vcpus": self.vcpus * self.cpu_allocation_ratio,
-            "ram_gib": self.ram_gib * self.ram_allocation_ratio,
-            "disk_gib": self.disk_gib * self.disk_allocation_ratio,
-        }
+        return self.schedulable_of(
+            {name: getattr(self, name) for pair in self.RATIOS.items() for name in pair}
+        )
 
 
 class Deployment(UUIDModel):

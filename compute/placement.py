@@ -81,17 +81,18 @@ def _with_free(hosts: QuerySet[Host], deployment_id) -> list[_Free]:
     # Plain rows, not Host instances: placement reads every enabled host twice a call, and
     # building models was a good part of a deployment API call's time.
     out = []
+    capacity_fields = [name for pair in Host.RATIOS.items() for name in pair]
     for row in rows.values(
-        "pk", "name", "vcpus", "ram_gib", "disk_gib", "cpu_allocation_ratio", "ram_allocation_ratio",
-        "disk_allocation_ratio", "used_vcpus", "used_ram_gib", "used_disk_gib", "siblings",
-    ):  # fmt: skip
+        "pk", "name", *capacity_fields, "used_vcpus", "used_ram_gib", "used_disk_gib", "siblings"
+    ):
+        cap = Host.schedulable_of(row)
         out.append(
             _Free(
                 host_id=row["pk"],
                 name=row["name"],
-                vcpus=row["vcpus"] * row["cpu_allocation_ratio"] - (row["used_vcpus"] or 0),
-                ram_gib=row["ram_gib"] * row["ram_allocation_ratio"] - (row["used_ram_gib"] or 0),
-                disk_gib=row["disk_gib"] * row["disk_allocation_ratio"] - (row["used_disk_gib"] or 0),
+                vcpus=cap["vcpus"] - (row["used_vcpus"] or 0),
+                ram_gib=cap["ram_gib"] - (row["used_ram_gib"] or 0),
+                disk_gib=cap["disk_gib"] - (row["used_disk_gib"] or 0),
                 siblings=row["siblings"],
             )
         )
