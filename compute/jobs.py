@@ -23,7 +23,7 @@ from compute.secrets import unseal
 from controller.base import ControllerError, ObservedVM, PowerAction, PowerState, VMSpec
 from portal import jobs
 from portal.errors import Conflict
-from portal.jobs import JobCancelled, JobRun, Settle
+from portal.jobs import BatchSettle, JobCancelled, JobRun
 from portal.models import Job
 from subscriptions.models import Subscription
 
@@ -72,10 +72,6 @@ def _unless_deleted(vm_id, error: ControllerError) -> Exception:
         pk=vm_id, task_state=VM.Task.SPAWNING, provisioning_state=VM.Provisioning.BUILDING
     ).exists()
     return error if wanted else JobCancelled()
-
-
-class _Irregular(Exception):
-    """A batch statement that did not take for every VM: roll back, go one by one."""
 
 
 def _forget_on_host(vm: VirtualMachine) -> None:
@@ -188,16 +184,16 @@ class CreateVM:
             _forget_on_host(vm)
             raise JobCancelled()
 
-    def run_batch(self, runs: list[JobRun], settle: Settle) -> None:
+    def run_batch(self, runs: list[JobRun], settle: BatchSettle) -> None:
         """A batch of one deployment's VMs: one query loads them, one statement steps their
         jobs, the hosts spawn them side by side, and the VMs whose spawns end together (a
-        wave) are marked active in one transaction and their jobs ended, while the slower
+        wave) are marked active and their jobs ended in one transaction, while the slower
         ones go on spawning: a VM is shown running as soon as it is, not when the batch is.
 
         Only the plain case is batched: a VM placed, building and spawning, in a group, its
-        subscription active. Anything else (not placed yet, built by an earlier run, being
-        deleted, a job cancelled meanwhile) takes the single-VM path, ``run`` or ``_finish``,
-        which knows every case. ``settle`` records outcomes: {job id: error or None}."""
+        subscription active, its job not cancelled. Anything else (not placed yet, built by
+        an earlier run, being deleted, a job cancelled meanwhile) takes the single-VM path,
+        ``run`` or ``_finish``, which knows every case. ``settle`` records outcomes."""
         vms = {vm.pk: vm for vm in _vms([run.job.target_id for run in runs])}
         plain: list[JobRun] = []
         for run in runs:
@@ -225,31 +221,31 @@ class CreateVM:
                 elif isinstance(result, Exception):
                     errors[pk] = result
                 else:
-                    by_job[pk].publish_steps = False  # as in ``run``: the terminal event follows at once
                     built.append(by_job[pk])
-            finishing, stopped = jobs.steps(built, "finishing", 90)
-            errors.update(stopped)
-            if finishing:
-                try:
-                    with transaction.atomic():
-                        self._finish_all(finishing, vms, wave)
-                except _Irregular:
-                    for run in finishing:
-                        observed = wave[run.job.pk]
-                        errors[run.job.pk] = jobs.attempt(
-                            lambda run, observed=observed: self._finish(
-                                run, vms[run.job.target_id], observed
-                            ),
-                            run,
-                        )
-                else:
-                    errors.update(dict.fromkeys((run.job.pk for run in finishing), None))
+            # The common case: one transaction marks the wave's VMs active and ends their jobs.
+            if built and not settle.succeed_with(
+                built, lambda built=built, wave=wave: self._finish_all(built, vms, wave)
+            ):
+                # A job was cancelled or taken by the sweeper, a VM deleted or its
+                # subscription suspended while they spawned: the last step finds out which
+                # (and stops those), and each VM is finished on its own.
+                for run in built:
+                    run.publish_steps = False  # as in ``run``: the terminal event follows at once
+                finishing, stopped = jobs.steps(built, "finishing", 90)
+                errors.update(stopped)
+                for run in finishing:
+                    errors[run.job.pk] = jobs.attempt(
+                        lambda run, observed=wave[run.job.pk]: self._finish(
+                            run, vms[run.job.target_id], observed
+                        ),
+                        run,
+                    )
             settle(errors)
 
     def _finish_all(self, runs: list[JobRun], vms: dict, spawned: dict) -> None:
         """``_finish`` for many VMs, one UPDATE per power state the hosts reported (one, as a
-        rule). Raises ``_Irregular`` (rolling back) unless every VM was still building under
-        an active subscription."""
+        rule). Raises ``NotAll`` (rolling back) unless every VM was still building under an
+        active subscription."""
         by_power: dict[str, list] = {}
         for run in runs:
             by_power.setdefault(spawned[run.job.pk].power_state, []).append(run.job.target_id)
@@ -261,7 +257,7 @@ class CreateVM:
                 subscription__state=Subscription.State.ACTIVE,
             ).update(**_active(power_state))
             if updated != len(ids):
-                raise _Irregular
+                raise jobs.NotAll
         for run in runs:
             vm = vms[run.job.target_id]
             vm.provisioning_state, vm.power_state, vm.task_state = (

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from controller.base import ControllerError
@@ -59,10 +59,6 @@ class LostClaim(Exception):
     or it was failed past its deadline). The run must stop without writing anything."""
 
 
-# How a batch handler reports outcomes to the engine: {job id: the error that ended it, or None}.
-Settle = Callable[[dict[Any, Exception | None]], None]
-
-
 class JobHandler(Protocol):
     """What a job kind does. ``run`` performs idempotent steps; the hooks compensate inside
     the transaction that writes the job's terminal state."""
@@ -74,8 +70,8 @@ class JobHandler(Protocol):
     def on_cancel(self, job: Job) -> None: ...
 
     # Optional: ``run_batch(runs, settle)`` runs many jobs of this kind at once (``run_jobs``)
-    # and reports each one's outcome through ``settle({job id: error or None})`` as soon as it
-    # has it; without it a batch's jobs run one by one.
+    # and reports each one's outcome through ``settle`` (a ``BatchSettle``) as soon as it has
+    # it; without it a batch's jobs run one by one.
 
 
 class GroupHandler(Protocol):
@@ -481,18 +477,36 @@ def run_jobs(job_ids: Iterable, *, worker: str = "") -> dict[str, str]:
     return outcomes
 
 
-def _run_batch(handler, batch: list[JobRun], outcomes: dict[str, str]) -> None:
-    """``handler.run_batch(batch, settle)``: the handler reports outcomes as they come
-    (``settle({job id: error or None})``, a wave of successes recorded together). A run the
-    handler left unreported ends with the error that stopped the batch, or runs alone."""
-    by_pk = {run.job.pk: run for run in batch}
+class BatchSettle:
+    """How a batch handler reports outcomes (``run_batch(runs, settle)``): ``settle({job id:
+    error or None})`` as it learns them (a wave of successes recorded together), or
+    ``settle.succeed_with(runs, write)`` to record successes in the transaction that writes
+    their targets' new state."""
 
-    def settle(errors: dict[Any, Exception | None]) -> None:
-        outcomes.update(_succeed_many([by_pk[pk] for pk, error in errors.items() if error is None]))
+    def __init__(self, batch: list[JobRun], outcomes: dict[str, str]) -> None:
+        self.by_pk = {run.job.pk: run for run in batch}
+        self.outcomes = outcomes
+
+    def __call__(self, errors: dict[Any, Exception | None]) -> None:
+        self.outcomes.update(_succeed_many([self.by_pk[pk] for pk, error in errors.items() if error is None]))
         for pk, error in errors.items():
             if error is not None:
-                outcomes[str(pk)] = _settle(by_pk[pk], error)
+                self.outcomes[str(pk)] = _settle(self.by_pk[pk], error)
 
+    def succeed_with(self, runs: list[JobRun], write: Callable[[], None]) -> bool:
+        """``succeed_with`` (below); True if it recorded the runs, False if it wrote nothing."""
+        recorded = succeed_with(runs, write)
+        if recorded is None:
+            return False
+        self.outcomes.update(recorded)
+        return True
+
+
+def _run_batch(handler, batch: list[JobRun], outcomes: dict[str, str]) -> None:
+    """``handler.run_batch(batch, settle)``: the handler reports outcomes as they come
+    (``BatchSettle``). A run the handler left unreported ends with the error that stopped
+    the batch, or runs alone."""
+    settle = BatchSettle(batch, outcomes)
     stopped = attempt(lambda runs: handler.run_batch(runs, settle), batch)
     for run in batch:
         if str(run.job.pk) not in outcomes:
@@ -557,8 +571,59 @@ def _succeed(run: JobRun) -> str:
     return "succeeded"
 
 
-class _NotAll(Exception):
-    """Rolls back a batch statement that did not take for every job (see _succeed_many)."""
+class NotAll(Exception):
+    """Rolls back a batch statement that did not take for every row it named: the batch then
+    goes one by one, where each case is sorted out (see _succeed_many, succeed_with)."""
+
+
+def _success_values(now: datetime) -> dict[str, Any]:
+    return {"state": Job.State.SUCCEEDED, "message": "", "finished_at": now, "updated": now, "progress": 100}
+
+
+def _record_successes(runs: list[JobRun], *, uncancelled: bool = False) -> dict[str, Any]:
+    """The jobs of ``runs`` (one claim, first attempts) succeeded, in one UPDATE; raises
+    ``NotAll`` if some job is no longer this claim's running one (or, with ``uncancelled``,
+    was asked to cancel). Call inside a transaction; returns the values written."""
+    values = _success_values(timezone.now())
+    jobs = Job.objects.filter(
+        pk__in=[run.job.pk for run in runs], claim=runs[0].claim, state=Job.State.RUNNING
+    )
+    if uncancelled:
+        jobs = jobs.filter(cancel_requested=False)
+    if jobs.update(**values) != len(runs):
+        raise NotAll
+    return values
+
+
+def _succeeded(runs: list[JobRun], values: dict[str, Any]) -> dict[str, str]:
+    """The in-memory side of ``_record_successes`` (events go out on commit), and the groups."""
+    for run in runs:
+        for key, value in values.items():
+            setattr(run.job, key, value)
+        publish_job(run.job)
+    for parent_id in dict.fromkeys(run.job.parent_id for run in runs if run.job.parent_id):
+        group_update(parent_id)
+    return {str(run.job.pk): "succeeded" for run in runs}
+
+
+def succeed_with(runs: list[JobRun], write: Callable[[], None]) -> dict[str, str] | None:
+    """Record ``runs`` as succeeded and call ``write()`` (the handler's own rows: its targets'
+    new state) in one transaction, then update their groups in it too: one commit for the
+    whole wave, with no last step before it.
+
+    Only when every run is still this claim's, running, not asked to cancel and on its first
+    attempt (a later one gets its own note). Otherwise, or if ``write`` raises ``NotAll``,
+    nothing is written and the answer is None: the handler takes the step-by-step path, whose
+    last step notices a cancellation and which ends each job on its own."""
+    if not runs or len({run.claim for run in runs}) != 1 or any(run.job.attempts != 1 for run in runs):
+        return None
+    try:
+        with transaction.atomic():
+            values = _record_successes(runs, uncancelled=True)
+            write()
+            return _succeeded(runs, values)
+    except NotAll:
+        return None
 
 
 def _succeed_many(runs: list[JobRun]) -> dict[str, str]:
@@ -569,29 +634,10 @@ def _succeed_many(runs: list[JobRun]) -> dict[str, str]:
     first = [run for run in runs if run.job.attempts == 1]
     alone = [run for run in runs if run.job.attempts != 1]
     if len(first) > 1 and len({run.claim for run in first}) == 1:
-        now = timezone.now()
-        values = {
-            "state": Job.State.SUCCEEDED,
-            "message": "",
-            "finished_at": now,
-            "updated": now,
-            "progress": 100,
-        }
         try:
             with transaction.atomic():
-                updated = Job.objects.filter(
-                    pk__in=[run.job.pk for run in first], claim=first[0].claim, state=Job.State.RUNNING
-                ).update(**values)
-                if updated != len(first):
-                    raise _NotAll
-                for run in first:
-                    for key, value in values.items():
-                        setattr(run.job, key, value)
-                    publish_job(run.job)
-                    outcomes[str(run.job.pk)] = "succeeded"
-                for parent_id in dict.fromkeys(run.job.parent_id for run in first if run.job.parent_id):
-                    group_update(parent_id)
-        except _NotAll:
+                outcomes.update(_succeeded(first, _record_successes(first)))
+        except NotAll:
             outcomes.clear()
             alone = runs
     else:
@@ -663,22 +709,28 @@ def _after_terminal(job: Job) -> None:
 
 def _group_progress_sql(connection) -> tuple[str, list]:
     """One UPDATE that writes a group's progress and step from its children and returns
-    (done, total): for the children that do not end the group, that is all there is to do."""
+    (done, total, failed, cancelled): for the children that do not end the group, that is
+    all there is to do, and the one that ends it has the counts its outcome needs."""
     q = connection.ops.quote_name
     t = q(Job._meta.db_table)
     states = sorted(state.value for state in Job.TERMINAL_STATES)
     marks = ", ".join(["%s"] * len(states))
     children = f"FROM {t} c WHERE c.{q('parent_id')} = {t}.{q('id')}"
-    done = f"(SELECT COALESCE(SUM(CASE WHEN c.{q('state')} IN ({marks}) THEN 1 ELSE 0 END), 0) {children})"
+
+    def count(condition: str) -> str:
+        return f"(SELECT COALESCE(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END), 0) {children})"
+
+    done = count(f"c.{q('state')} IN ({marks})")
     total = f"(SELECT COUNT(*) {children})"
+    failed, cancelled = count(f"c.{q('state')} = %s"), count(f"c.{q('state')} = %s")
     # Only identifiers from the model's meta are formatted in; every value is a parameter.
     sql = (
         f"UPDATE {t} SET {q('progress')} = CASE WHEN {total} = 0 THEN 100 ELSE {done} * 100 / {total} END, "  # noqa: S608
         f"{q('step')} = CAST({done} AS VARCHAR(20)) || ' of ' || CAST({total} AS VARCHAR(20)) || ' done', "
-        f"{q('updated')} = %s WHERE {q('id')} = %s RETURNING {done}, {total}"
+        f"{q('updated')} = %s WHERE {q('id')} = %s RETURNING {done}, {total}, {failed}, {cancelled}"
     )
     # The placeholders in the order they appear: done twice in SET, the time and the id,
-    # done once more in RETURNING.
+    # then done, failed and cancelled in RETURNING.
     return sql, states
 
 
@@ -689,7 +741,7 @@ def group_update(parent_id) -> None:
     counted one after the other: the counting statement that follows starts after the lock
     is held, so it sees the other child's committed state (READ COMMITTED takes a snapshot
     per statement; a count inside the locking statement itself would not). A child that does
-    not end the group costs two statements; the last one reads the outcome and closes it."""
+    not end the group costs two statements; the last one writes the outcome too."""
     parent = Job.objects.select_for_update().filter(pk=parent_id).first()
     if parent is None or parent.state in Job.TERMINAL_STATES:
         return
@@ -698,8 +750,10 @@ def group_update(parent_id) -> None:
     at = Job._meta.get_field("updated").get_db_prep_value(now, connection)
     pk = Job._meta.pk.get_db_prep_value(parent.pk, connection)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*states, *states, at, pk, *states])
-        done, total = cursor.fetchone()
+        cursor.execute(
+            sql, [*states, *states, at, pk, *states, Job.State.FAILED.value, Job.State.CANCELLED.value]
+        )
+        done, total, failed, cancelled = cursor.fetchone()
     parent.progress = (done * 100 // total) if total else 100
     parent.step = f"{done} of {total} done"
     parent.updated = now
@@ -707,13 +761,6 @@ def group_update(parent_id) -> None:
     # A group with no children at all (deleting a deployment whose VMs were all gone) ends
     # now: nothing else would ever update it.
     if done == total:
-        counts = dict(
-            Job.objects.filter(parent_id=parent_id)
-            .values_list("state")
-            .annotate(n=Count("id"))
-            .values_list("state", "n")
-        )
-        failed, cancelled = counts.get(Job.State.FAILED, 0), counts.get(Job.State.CANCELLED, 0)
         if failed:
             parent.state = Job.State.FAILED
             first = (

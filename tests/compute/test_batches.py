@@ -44,15 +44,15 @@ def failing_for(monkeypatch, uuids: set[str], *, permanent: bool) -> None:
 
 
 def before_finishing(monkeypatch, hook) -> None:
-    """Call ``hook(runs)`` just before the batch's "finishing" step (on this thread)."""
-    steps = jobs.steps
+    """Call ``hook(runs)`` just before a wave of spawned VMs is recorded (on this thread,
+    outside the recording transaction, as another request would)."""
+    succeed_with = jobs.succeed_with
 
-    def wrapped(runs, name, progress):
-        if name == "finishing":
-            hook(runs)
-        return steps(runs, name, progress)
+    def wrapped(runs, write):
+        hook(runs)
+        return succeed_with(runs, write)
 
-    monkeypatch.setattr(jobs, "steps", wrapped)
+    monkeypatch.setattr(jobs, "succeed_with", wrapped)
 
 
 def test_a_deployments_jobs_travel_in_batches_of_the_configured_size(
@@ -72,9 +72,10 @@ def test_a_batch_runs_in_a_handful_of_statements(deploy, fleet):
     with CaptureQueriesContext(connection) as queries:
         outcomes = jobs.run_jobs(batch_of(deployment), worker="test")
     assert list(outcomes.values()) == ["succeeded"] * 10
-    # Claim, group start, load, two steps, mark active, succeed, and the group's end with the
-    # deployment settled: a constant handful, where one job at a time took a dozen each.
-    assert len(queries) <= 20, "\n".join(q["sql"][:120] for q in queries)
+    # Claim, group start, load, one step, then one transaction: the jobs ended, the VMs
+    # active, the group's end with the deployment settled. A constant handful, where one job
+    # at a time took a dozen each.
+    assert len(queries) <= 15, "\n".join(q["sql"][:120] for q in queries)
     assert {(vm.provisioning_state, vm.power_state, vm.task_state) for vm in deployment.vms.all()} == {
         ("active", "running", "")
     }
@@ -260,13 +261,13 @@ def test_vms_that_come_up_together_are_recorded_together_and_none_waits_for_the_
 
     monkeypatch.setattr(SimulatedComputeDriver, "ensure_vm", ensure_vm)
     waves: list[set] = []
-    succeed_many = jobs._succeed_many
+    succeed_with = jobs.succeed_with
 
-    def recorded(runs):
+    def recorded(runs, write):
         waves.append({str(run.job.target_id) for run in runs})
-        return succeed_many(runs)
+        return succeed_with(runs, write)
 
-    monkeypatch.setattr(jobs, "_succeed_many", recorded)
+    monkeypatch.setattr(jobs, "succeed_with", recorded)
     outcomes = jobs.run_jobs([j.pk for j in kids])
     assert set(outcomes.values()) == {"succeeded"}
     # The two fast VMs in one wave (one transaction), the slow one after, on its own.
