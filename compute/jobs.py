@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from compute import services
+from compute import placement, services
 from compute.drivers import call_waves, driver_for
 from compute.models import VirtualMachine
 from compute.placement import NoValidHost, place
@@ -72,6 +72,14 @@ def _unless_deleted(vm_id, error: ControllerError) -> Exception:
         pk=vm_id, task_state=VM.Task.SPAWNING, provisioning_state=VM.Provisioning.BUILDING
     ).exists()
     return error if wanted else JobCancelled()
+
+
+def _locked_state(vm: VirtualMachine) -> str | None:
+    """The VM's provisioning state, its row locked until the transaction ends (so what it
+    held is given back once, by whoever changes it)."""
+    return (
+        VM.objects.select_for_update().filter(pk=vm.pk).values_list("provisioning_state", flat=True).first()
+    )
 
 
 def _forget_on_host(vm: VirtualMachine) -> None:
@@ -280,7 +288,7 @@ class CreateVM:
             message=job.message[:500],
             updated=timezone.now(),
         ):
-            services.release_vm(vm.pk)
+            services.release_vm(vm)
             vm.refresh_from_db()
             services.publish_vm(vm)
             # Only a VM this call marked failed: an active one (the job failed after it was
@@ -298,7 +306,7 @@ class CreateVM:
             message="Cancelled before it was built.",
             updated=timezone.now(),
         ):
-            services.release_vm(vm.pk)
+            services.release_vm(vm)
             vm.refresh_from_db()
             services.publish_vm(vm)
             transaction.on_commit(lambda: _forget_on_host(vm))
@@ -368,18 +376,17 @@ class DeleteVM:
         if vm.host_id is not None:
             driver_for(vm.host).delete_vm(str(vm.pk))
         with transaction.atomic():
-            if (
-                VM.objects.filter(pk=vm.pk)
-                .exclude(provisioning_state=VM.Provisioning.DELETED)
-                .update(
+            state = _locked_state(vm)
+            if state not in (None, VM.Provisioning.DELETED):
+                VM.objects.filter(pk=vm.pk).update(
                     provisioning_state=VM.Provisioning.DELETED,
                     power_state=PowerState.NOSTATE,
                     task_state="",
                     deleted_at=timezone.now(),
                     updated=timezone.now(),
                 )
-            ):
-                services.release_vm(vm.pk)
+                # A VM that had already failed gave its host share back then.
+                services.release_vm(vm, held_host=state in VM.HOLDS_HOST)
                 vm.refresh_from_db()
                 services.publish_vm(vm)
                 if run.job.parent_id is None:  # deleted on its own, not by a scale-in or deletion
@@ -387,13 +394,18 @@ class DeleteVM:
 
     def on_failure(self, job: Job) -> None:
         # The VM may still be on its host, so it keeps its quota; it shows the reason and
-        # can be deleted again (or an admin retries the job).
-        if VM.objects.filter(pk=job.target_id, task_state=VM.Task.DELETING).update(
-            task_state="",
-            provisioning_state=VM.Provisioning.ERROR,
-            message=job.message[:500],
-            updated=timezone.now(),
-        ):
+        # can be deleted again (or an admin retries the job). In error it holds no host
+        # capacity (placement counts building and active VMs only), as a failed build.
+        vm = VM.objects.select_for_update().filter(pk=job.target_id, task_state=VM.Task.DELETING).first()
+        if vm is not None:
+            VM.objects.filter(pk=vm.pk).update(
+                task_state="",
+                provisioning_state=VM.Provisioning.ERROR,
+                message=job.message[:500],
+                updated=timezone.now(),
+            )
+            if vm.provisioning_state in VM.HOLDS_HOST:
+                placement.release([vm])
             services.publish_vm(VM.objects.get(pk=job.target_id))
 
     def on_cancel(self, job: Job) -> None:
@@ -413,7 +425,7 @@ class DeleteVM:
             updated=now,
         ):
             vm = VM.objects.select_related("host").get(pk=job.target_id)
-            services.release_vm(vm.pk)
+            services.release_vm(vm)
             services.publish_vm(vm)
             transaction.on_commit(lambda: _forget_on_host(vm))
         elif VM.objects.filter(pk=job.target_id, task_state=VM.Task.DELETING).update(

@@ -57,6 +57,13 @@ class Host(UUIDModel):
     disk_allocation_ratio = models.FloatField(
         default=1.0, validators=[MinValueValidator(0.1), MaxValueValidator(8)]
     )
+    # What the host's building and active VMs hold. Placement adds to these in the statement
+    # that checks the room (so it reads 16 host rows, not every VM); a VM that fails or is
+    # deleted gives its share back in the transaction that says so. The VM rows stay the
+    # ledger: reconciliation recounts from them and reports any drift (compute.services).
+    used_vcpus = models.PositiveIntegerField(default=0, editable=False)
+    used_ram_gib = models.PositiveIntegerField(default=0, editable=False)
+    used_disk_gib = models.PositiveIntegerField(default=0, editable=False)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     notes = models.TextField(blank=True, max_length=2000)
@@ -73,6 +80,8 @@ class Host(UUIDModel):
         "ram_gib": "ram_allocation_ratio",
         "disk_gib": "disk_allocation_ratio",
     }
+    # Each capacity total and the counter of what is used of it.
+    USED = {"vcpus": "used_vcpus", "ram_gib": "used_ram_gib", "disk_gib": "used_disk_gib"}
 
     @staticmethod
     def schedulable_of(fields: Mapping[str, float]) -> dict[str, float]:

@@ -7,23 +7,34 @@ Filter, then weigh, as Nova's scheduler does:
 - weigh: fewest VMs of the same deployment first (spread a deployment across hosts when
   possible, so one host failing does not take all of it down), then most free RAM.
 
-The VM rows are the ledger of host usage (no counters to drift). Choosing reads usage without
-locks; the chosen hosts are then locked (``SELECT … FOR UPDATE``, in id order so concurrent
-placements cannot deadlock) and their usage re-read under the lock, so two deployments racing
-for the last room on a host cannot both have it. If the re-check fails, placement starts over.
+What the VMs hold is kept on the host rows (``Host.used_*``), so choosing reads one row per
+host, however many VMs the cloud runs. The choice is then claimed in one statement: an
+UPDATE that adds the VMs to the chosen hosts' counters only where they still fit, locking
+those rows in id order (so concurrent placements cannot deadlock) and re-checking each one
+on its latest version. The locks are held until the caller's transaction commits its VM
+rows. If a host lost its room between reading and claiming, what was claimed is given
+back and placement starts over.
+
+A VM that fails or is deleted gives its share back (``release``) in the transaction that
+records it. The VM rows stay the ledger: ``recount`` (run by reconciliation) recomputes
+the counters from them under the same locks and reports any drift.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db import transaction
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db import connection, transaction
+from django.db.models import Count, F, Sum, Value
+from django.db.models.functions import Greatest
+from django.utils import timezone
 
 from compute.models import Host, VirtualMachine
 
 ATTEMPTS = 3
+VM = VirtualMachine
 
 
 class NoValidHost(Exception):
@@ -67,33 +78,48 @@ class _Free:
         self.siblings += 1
         self.taken.append(vm)
 
+    def demand(self) -> tuple[int, int, int]:
+        """What the VMs this host took hold, in ``Host.USED`` order."""
+        return (
+            sum(vm.vcpus for vm in self.taken),
+            sum(vm.ram_gib for vm in self.taken),
+            sum(vm.disk_gib for vm in self.taken),
+        )
 
-def _with_free(hosts: QuerySet[Host], deployment_id) -> list[_Free]:
-    """``hosts`` with what is free on each and how many of the deployment's VMs each holds:
-    one statement (a LEFT JOIN on the VMs that hold a host, grouped by host)."""
-    holds = Q(vms__provisioning_state__in=VirtualMachine.HOLDS_HOST)
-    rows = hosts.annotate(
-        used_vcpus=Sum("vms__vcpus", filter=holds),
-        used_ram_gib=Sum("vms__ram_gib", filter=holds),
-        used_disk_gib=Sum("vms__disk_gib", filter=holds),
-        siblings=Count("vms", filter=holds & Q(vms__deployment_id=deployment_id)),
-    ).order_by("pk")
-    # Plain rows, not Host instances: placement reads every enabled host twice a call, and
-    # building models was a good part of a deployment API call's time.
+
+_CAPACITY_FIELDS = [name for pair in Host.RATIOS.items() for name in pair]
+
+
+def _with_free(deployment_id, *, siblings: bool) -> list[_Free]:
+    """The enabled hosts with what is free on each (one statement, plain rows: this runs in
+    every deployment's API call) and, with ``siblings``, how many of the deployment's VMs
+    each holds (one more; a new deployment has none)."""
+    rows = (
+        Host.objects.filter(state=Host.State.ENABLED)
+        .order_by("pk")
+        .values("pk", "name", *_CAPACITY_FIELDS, *Host.USED.values())
+    )
+    held: dict = {}
+    if siblings:
+        held = dict(
+            VM.objects.filter(deployment_id=deployment_id, provisioning_state__in=VM.HOLDS_HOST)
+            .exclude(host=None)
+            .values_list("host_id")
+            .annotate(n=Count("id"))
+            .values_list("host_id", "n")
+            .order_by()
+        )
     out = []
-    capacity_fields = [name for pair in Host.RATIOS.items() for name in pair]
-    for row in rows.values(
-        "pk", "name", *capacity_fields, "used_vcpus", "used_ram_gib", "used_disk_gib", "siblings"
-    ):
+    for row in rows:
         cap = Host.schedulable_of(row)
         out.append(
             _Free(
                 host_id=row["pk"],
                 name=row["name"],
-                vcpus=cap["vcpus"] - (row["used_vcpus"] or 0),
-                ram_gib=cap["ram_gib"] - (row["used_ram_gib"] or 0),
-                disk_gib=cap["disk_gib"] - (row["used_disk_gib"] or 0),
-                siblings=row["siblings"],
+                vcpus=cap["vcpus"] - row["used_vcpus"],
+                ram_gib=cap["ram_gib"] - row["used_ram_gib"],
+                disk_gib=cap["disk_gib"] - row["used_disk_gib"],
+                siblings=held.get(row["pk"], 0),
             )
         )
     return out
@@ -112,9 +138,7 @@ def _choose(frees: list[_Free], vms: list[VirtualMachine]) -> list[_Free] | None
 def _explain(vms: list[VirtualMachine], placed: int) -> NoValidHost:
     vm = vms[0]
     hosts = list(Host.objects.order_by("name"))
-    frees = {
-        f.host_id: f for f in _with_free(Host.objects.filter(state=Host.State.ENABLED), vm.deployment_id)
-    }
+    frees = {f.host_id: f for f in _with_free(vm.deployment_id, siblings=False)}
     lines, reasons = [], Counter()
     for host in hosts:
         if host.state != Host.State.ENABLED:
@@ -147,39 +171,122 @@ def _max_placeable(frees: list[_Free], vms: list[VirtualMachine]) -> int:
     return len(vms)
 
 
-def place(vms: list[VirtualMachine]) -> None:
-    """Set ``host`` on each (unsaved or pending) VM of one deployment, or raise
-    ``NoValidHost``. Runs in the caller's transaction: the host locks are held until it
-    commits the VM rows, which is what makes the re-check sound."""
+def _claim_sql(count: int) -> str:
+    """The UPDATE that adds each chosen host's share to its counters where it still fits,
+    returning the ids it took. On PostgreSQL the rows are locked first, in id order, by a
+    sub-select (an UPDATE locks rows in the order it meets them, and two placements meeting
+    two hosts in opposite orders would deadlock); a locked row is then re-checked on its
+    latest version (READ COMMITTED). SQLite has one writer at a time and no row locks."""
+    q = connection.ops.quote_name
+    table = q(Host._meta.db_table)
+    case = "CASE " + " ".join([f"WHEN {table}.{q('id')} = %s THEN %s"] * count) + " END"
+    sets = ", ".join(f"{q(used)} = {table}.{q(used)} + {case}" for used in Host.USED.values())
+    fits = " AND ".join(
+        f"{table}.{q(Host.USED[total])} + {case} <= {table}.{q(total)} * {table}.{q(ratio)}"
+        for total, ratio in Host.RATIOS.items()
+    )
+    ids = ", ".join(["%s"] * count)
+    if connection.features.has_select_for_update:
+        which = (
+            f"FROM (SELECT {q('id')} FROM {table} WHERE {q('id')} IN ({ids}) ORDER BY {q('id')} FOR UPDATE) "  # noqa: S608
+            f"AS locked WHERE {table}.{q('id')} = locked.{q('id')}"
+        )
+    else:
+        which = f"WHERE {table}.{q('id')} IN ({ids})"
+    # Only identifiers from the model's meta are formatted in; every value is a parameter.
+    return (
+        f"UPDATE {table} SET {sets}, {q('updated')} = %s {which} "  # noqa: S608
+        f"AND {table}.{q('state')} = %s AND {fits} RETURNING {table}.{q('id')}"
+    )
+
+
+def _claim(chosen: list[_Free]) -> set:
+    """Add each chosen host's share to its counters where it still fits; the ids claimed."""
+    id_field = Host._meta.pk
+    ids = [id_field.get_db_prep_value(f.host_id, connection) for f in chosen]
+    demands = [f.demand() for f in chosen]
+
+    def case(column: int) -> list:
+        return [value for pk, demand in zip(ids, demands, strict=True) for value in (pk, demand[column])]
+
+    now = Host._meta.get_field("updated").get_db_prep_value(timezone.now(), connection)
+    params = [*case(0), *case(1), *case(2), now, *ids, Host.State.ENABLED.value, *case(0), *case(1), *case(2)]
+    with connection.cursor() as cursor:
+        cursor.execute(_claim_sql(len(chosen)), params)
+        claimed = {id_field.to_python(row[0]) for row in cursor.fetchall()}
+    return claimed
+
+
+def _give_back(shares: dict) -> None:
+    """Take ``{host id: (vcpus, ram, disk)}`` off the hosts' counters (never below zero: a
+    counter that drifted low is recount's to fix, not a reason to fail a deletion)."""
+    for host_id, (vcpus, ram_gib, disk_gib) in shares.items():
+        Host.objects.filter(pk=host_id).update(
+            used_vcpus=Greatest(F("used_vcpus") - vcpus, Value(0)),
+            used_ram_gib=Greatest(F("used_ram_gib") - ram_gib, Value(0)),
+            used_disk_gib=Greatest(F("used_disk_gib") - disk_gib, Value(0)),
+        )
+
+
+def place(vms: list[VirtualMachine], *, new_deployment: bool = False) -> None:
+    """Set ``host`` on each (unsaved or pending) VM of one deployment and count them on their
+    hosts, or raise ``NoValidHost``. Runs in the caller's transaction, which must save the VM
+    rows: the hosts stay locked until it commits. ``new_deployment``: the deployment has no
+    VMs yet (nothing to spread away from; spares a query)."""
     if not vms:
         return
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("place() must run inside the caller's transaction.atomic().")
     deployment_id = vms[0].deployment_id
-    enabled = Host.objects.filter(state=Host.State.ENABLED)
     for _ in range(ATTEMPTS):
-        chosen = _choose(_with_free(enabled, deployment_id), vms)
+        chosen = _choose(_with_free(deployment_id, siblings=not new_deployment), vms)
         if chosen is None:
-            raise _explain(vms, _max_placeable(_with_free(enabled, deployment_id), vms))
-        locked = list(
-            enabled.select_for_update()
-            .filter(pk__in=[f.host_id for f in chosen])
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
-        if len(locked) == len(chosen):
-            # A statement of its own, after the locks are held: READ COMMITTED gives it a
-            # snapshot that includes whatever the lock waited for.
-            fresh = {f.host_id: f for f in _with_free(Host.objects.filter(pk__in=locked), deployment_id)}
-            if all(
-                fresh[f.host_id].vcpus >= sum(v.vcpus for v in f.taken)
-                and fresh[f.host_id].ram_gib >= sum(v.ram_gib for v in f.taken)
-                and fresh[f.host_id].disk_gib >= sum(v.disk_gib for v in f.taken)
-                for f in chosen
-            ):
-                for f in chosen:
-                    for vm in f.taken:
-                        vm.host_id = f.host_id
-                return
-        # Someone else took the room (or a host was drained) between reading and locking.
+            raise _explain(vms, _max_placeable(_with_free(deployment_id, siblings=not new_deployment), vms))
+        claimed = _claim(chosen)
+        if len(claimed) == len(chosen):
+            for f in chosen:
+                for vm in f.taken:
+                    vm.host_id = f.host_id
+            return
+        # Another placement took the room (or a host was drained) between reading and
+        # claiming: give back what this one claimed, and choose again.
+        _give_back({f.host_id: f.demand() for f in chosen if f.host_id in claimed})
     raise _explain(vms, 0)
+
+
+def release(vms: Iterable[VirtualMachine]) -> None:
+    """Give back what ``vms`` held on their hosts: call it in the transaction that moves them
+    out of building or active (failed, deleted, lost), once per VM."""
+    shares: dict = defaultdict(lambda: (0, 0, 0))
+    for vm in vms:
+        if vm.host_id is not None:
+            v, r, d = shares[vm.host_id]
+            shares[vm.host_id] = (v + vm.vcpus, r + vm.ram_gib, d + vm.disk_gib)
+    _give_back(shares)
+
+
+def recount() -> list[str]:
+    """Recompute every host's counters from the VM rows (the ledger); the names of the hosts
+    whose counters had drifted, now fixed. The hosts are locked first (in id order, as
+    placement locks them), and the VMs counted in a statement of their own after that, so
+    the count includes every placement or release that committed before the locks were
+    granted, and none can change them until this transaction ends."""
+    drifted = []
+    with transaction.atomic():
+        hosts = list(
+            Host.objects.select_for_update().order_by("pk").values("pk", "name", *Host.USED.values())
+        )
+        ledger = {
+            row["host_id"]: row
+            for row in VM.objects.filter(provisioning_state__in=VM.HOLDS_HOST)
+            .exclude(host=None)
+            .values("host_id")
+            .annotate(used_vcpus=Sum("vcpus"), used_ram_gib=Sum("ram_gib"), used_disk_gib=Sum("disk_gib"))
+            .order_by()
+        }
+        for host in hosts:
+            truth = {used: (ledger.get(host["pk"]) or {}).get(used) or 0 for used in Host.USED.values()}
+            if any(host[used] != value for used, value in truth.items()):
+                Host.objects.filter(pk=host["pk"]).update(**truth)
+                drifted.append(host["name"])
+    return drifted

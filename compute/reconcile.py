@@ -12,6 +12,8 @@ mistaken for an orphan or a lost VM.
 - **lost**: active in the portal, missing from its host: marked in error, its quota released.
 - **power drift**: a guest that shut itself down (or was started outside): the power state is
   updated.
+- **usage drift**: the hosts' used-capacity counters (what placement reads) are recomputed from
+  the VM rows and any difference is fixed and reported; no code path should cause one.
 - **running while suspended**: suspension powers off the idle VMs in its own transaction,
   and an operation in flight powers its VM off when it ends if the subscription is no longer
   active. An operation that ends while the suspension commits can slip past both (each read
@@ -30,7 +32,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from compute import services
+from compute import placement, services
 from compute.drivers import driver_for
 from compute.models import Host, VirtualMachine
 from controller.base import ControllerError, PowerState
@@ -51,6 +53,7 @@ class ReconcileReport:
     lost: list[str] = field(default_factory=list)
     power_updated: int = 0
     suspended_powered_off: int = 0
+    usage_fixed: list[str] = field(default_factory=list)
 
 
 def reconcile_hosts(*, remove_orphans: bool | None = None) -> ReconcileReport:
@@ -61,6 +64,11 @@ def reconcile_hosts(*, remove_orphans: bool | None = None) -> ReconcileReport:
         report.hosts += 1
         _reconcile_host(host, report, remove_orphans)
     _power_off_suspended(report)
+    report.usage_fixed = placement.recount()
+    if report.usage_fixed:
+        logger.warning(
+            "host usage counters drifted from the VM rows, recounted: %s", ", ".join(report.usage_fixed)
+        )
     return report
 
 
@@ -144,8 +152,8 @@ def _reconcile_host(host: Host, report: ReconcileReport, remove_orphans: bool) -
                 message="The VM was not found on its host.",
                 updated=timezone.now(),
             ):
-                services.release_vm(uuid)
                 vm = VM.objects.select_related("tenant").get(pk=uuid)
+                services.release_vm(vm)
                 audit_record(
                     actor=None, tenant=vm.tenant, action="vm.lost", target=vm, data={"host": host.name}
                 )

@@ -21,6 +21,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
 
+from compute import placement
 from compute.drivers import driver_for
 from compute.models import Deployment, Host, ResourceConfiguration, VirtualMachine
 from compute.placement import NoValidHost, place
@@ -160,14 +161,16 @@ def _new_vms(
     return vms
 
 
-def _reserve_and_place(deployment: Deployment, vms: list[VirtualMachine], demand_per_vm) -> None:
+def _reserve_and_place(
+    deployment: Deployment, vms: list[VirtualMachine], demand_per_vm, *, new_deployment: bool = False
+) -> None:
     quota_reserve_many(
         subscription=deployment.subscription,
         resource_type=RESOURCE_TYPE,
         demands=[(vm.id, demand_per_vm) for vm in vms],
     )
     try:
-        place(vms)
+        place(vms, new_deployment=new_deployment)
     except NoValidHost as exc:
         raise CapacityUnavailable(exc) from None
 
@@ -230,7 +233,7 @@ def _deployment_write(
     )
     deployment.save(force_insert=True)
     configuration.save(force_insert=True)
-    _reserve_and_place(deployment, vms, demand_per_vm)
+    _reserve_and_place(deployment, vms, demand_per_vm, new_deployment=True)
     VirtualMachine.objects.bulk_create(vms)
     now = timezone.now()
     group = jobs.new_job(
@@ -662,8 +665,13 @@ def vm_rebuild(*, vm: VirtualMachine, actor) -> Job:
     return job
 
 
-def release_vm(vm_id) -> None:
-    quota_release_many(resource_type=RESOURCE_TYPE, resource_ids=[vm_id])
+def release_vm(vm: VirtualMachine, *, held_host: bool = True) -> None:
+    """Give back what a VM that has just failed or been deleted held: its quota and, if it was
+    building or active until this transaction (``held_host``), its share of its host. Call it
+    in the transaction that records the change, once."""
+    quota_release_many(resource_type=RESOURCE_TYPE, resource_ids=[vm.pk])
+    if held_host:
+        placement.release([vm])
 
 
 # --- suspension --------------------------------------------------------------------------

@@ -343,8 +343,11 @@ def assert_consistent(fleet) -> dict[str, int]:
     - no duplicate: no VM on two hosts;
     - no orphan, no leftover, nothing lost: the hosts hold exactly the active VMs, each on
       the host the database says;
-    - quota: one allocation per VM that is not deleted or failed, and none for anything else.
+    - quota: one allocation per VM that is not deleted or failed, and none for anything else;
+    - host usage: each host's used-capacity counters equal what its building and active VMs
+      hold (placement reads the counters; the VM rows are the ledger).
     """
+    from compute import placement
     from compute.models import VirtualMachine
     from subscriptions.models import Allocation
 
@@ -379,6 +382,8 @@ def assert_consistent(fleet) -> dict[str, int]:
         f"quota != facts: {len(allocated - live)} allocation(s) without a live VM, "
         f"{len(live - allocated)} live VM(s) without an allocation"
     )
+    drifted = placement.recount()
+    assert not drifted, f"host usage counters != the VMs on them: {drifted}"
     return states
 
 

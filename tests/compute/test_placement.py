@@ -67,8 +67,10 @@ def new_vm(deployment: Deployment, *, vcpus: int = 1, ram_gib: int = 2, disk_gib
 
 
 def existing_vm(deployment: Deployment, host: Host, state: str = "active", **size) -> VirtualMachine:
+    """A VM already on ``host``, counted there as placement and release would have."""
     vm = new_vm(deployment, host=host, provisioning_state=state, **size)
     vm.save(force_insert=True)
+    placement.recount()
     return vm
 
 
@@ -216,3 +218,70 @@ def test_room_taken_between_reading_and_locking_is_rechecked(deployment, deploym
     monkeypatch.setattr(placement, "_choose", choose_then_lose_the_race)
     assert placed([new_vm(deployment)]) == ["b"]
     assert raced
+
+
+def used(host: Host) -> tuple[int, int, int]:
+    host.refresh_from_db()
+    return (host.used_vcpus, host.used_ram_gib, host.used_disk_gib)
+
+
+def test_placing_counts_the_vms_on_their_hosts(deployment):
+    a, b = make_host("a", ram_gib=64), make_host("b", ram_gib=64)
+    placed([new_vm(deployment, vcpus=2, ram_gib=4, disk_gib=10) for _ in range(3)])
+    assert sorted([used(a), used(b)]) == [(2, 4, 10), (4, 8, 20)]
+    assert placement.recount() == []  # the counters are what the VM rows say
+
+
+def test_a_claim_that_loses_one_host_gives_back_the_others_and_chooses_again(
+    deployment, deployment_factory, monkeypatch
+):
+    """Two VMs spread over a and b; between reading and claiming, another deployment takes
+    all of b. The claim takes a but not b: a is given back, and both VMs go to a."""
+    a = make_host("a", vcpus=64, ram_gib=16)
+    b = make_host("b", vcpus=64, ram_gib=16)
+    other = deployment_factory("other")
+    choose, raced = placement._choose, []
+
+    def choose_then_lose_b(frees, vms):
+        chosen = choose(frees, vms)
+        if not raced:
+            raced.append(existing_vm(other, b, ram_gib=16, disk_gib=0, vcpus=1))
+        return chosen
+
+    monkeypatch.setattr(placement, "_choose", choose_then_lose_b)
+    assert placed([new_vm(deployment), new_vm(deployment)]) == ["a", "a"]
+    assert used(a) == (2, 4, 40)  # claimed once, given back once, claimed again
+    assert used(b) == (1, 16, 0)  # the other deployment's VM only
+    assert placement.recount() == []
+
+
+def test_release_gives_back_a_vms_share_and_never_goes_below_zero(deployment):
+    a = make_host("a", ram_gib=64)
+    vms = [new_vm(deployment, vcpus=2, ram_gib=4, disk_gib=10) for _ in range(2)]
+    placed(vms)
+    placement.release([vms[0]])
+    assert used(a) == (2, 4, 10)
+    Host.objects.filter(pk=a.pk).update(used_vcpus=1, used_ram_gib=1, used_disk_gib=1)  # drifted low
+    placement.release([vms[1]])
+    assert used(a) == (0, 0, 0)
+
+
+def test_recount_fixes_drift_from_the_vm_rows_and_names_the_hosts(deployment):
+    a, b = make_host("a", ram_gib=64), make_host("b", ram_gib=64)
+    existing_vm(deployment, a, vcpus=2, ram_gib=4, disk_gib=10)
+    existing_vm(deployment, a, state=VirtualMachine.Provisioning.ERROR, vcpus=8)  # holds nothing
+    Host.objects.filter(pk=a.pk).update(used_vcpus=99)
+    Host.objects.filter(pk=b.pk).update(used_ram_gib=7)
+    assert sorted(placement.recount()) == ["a", "b"]
+    assert (used(a), used(b)) == ((2, 4, 10), (0, 0, 0))
+    assert placement.recount() == []
+
+
+def test_a_new_deployment_is_placed_in_two_statements(deployment, django_assert_max_num_queries):
+    make_host("a", ram_gib=64)
+    make_host("b", ram_gib=64)
+    vms = [new_vm(deployment) for _ in range(4)]
+    with transaction.atomic():
+        # Read the hosts, claim the choice: no query per VM or per host, none of the VM rows.
+        with django_assert_max_num_queries(2):
+            place(vms, new_deployment=True)

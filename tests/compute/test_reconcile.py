@@ -194,3 +194,35 @@ def test_a_vm_still_running_under_a_suspended_subscription_is_powered_off(ready,
 def test_an_active_subscriptions_running_vms_are_left_alone(ready):
     assert reconcile_hosts().suspended_powered_off == 0
     assert not Job.objects.filter(kind="power_off").exists()
+
+
+def test_host_usage_follows_each_vm_and_drift_is_recounted(ready, host, deploy, fleet, monkeypatch):
+    """Every path out of building or active gives the VM's share back in the transaction
+    that records it; reconciliation finds nothing to fix, and fixes and reports a drift."""
+
+    def used() -> tuple[int, int, int]:
+        host.refresh_from_db()
+        return (host.used_vcpus, host.used_ram_gib, host.used_disk_gib)
+
+    first, second = vms_of(ready)
+    assert used() == (first.vcpus * 2, first.ram_gib * 2, first.disk_gib * 2)
+    services.vm_delete(vm=first, actor=None)
+    run_jobs()
+    assert used() == (second.vcpus, second.ram_gib, second.disk_gib)
+    # A failed build gives its share back; so does a VM found lost.
+    monkeypatch.setattr(
+        SimulatedComputeDriver,
+        "ensure_vm",
+        lambda self, spec: (_ for _ in ()).throw(ControllerError("No.", permanent=True)),
+    )
+    deploy(2, name="doomed")
+    run_jobs()
+    monkeypatch.undo()
+    assert used() == (second.vcpus, second.ram_gib, second.disk_gib)
+    driver_for(host).delete_vm(str(second.pk))
+    assert reconcile_hosts().lost == [str(second.pk)]
+    assert used() == (0, 0, 0)
+    assert reconcile_hosts().usage_fixed == []
+    Host.objects.filter(pk=host.pk).update(used_vcpus=5)
+    assert reconcile_hosts().usage_fixed == [host.name]
+    assert used() == (0, 0, 0)
