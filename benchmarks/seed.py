@@ -404,6 +404,7 @@ def seed_vms(
     tenant, the rest of ``total`` spread over the other tenants, in deployments of
     ``per_deployment``, with a realistic mix of states and 5 % deleted ones on top (a list
     must skip them). Needs ``seed`` first (tenants, owners, subscriptions)."""
+    from compute import placement
     from compute.models import Deployment, Host, ResourceConfiguration, VirtualMachine
     from subscriptions.models import Subscription
     from tenants.models import Tenant
@@ -505,6 +506,8 @@ def seed_vms(
                 "UPDATE compute_virtualmachine SET created = %s + (random() * interval '30 days')",
                 [base],
             )
+        # The hosts' used-capacity counters, as placement would have kept them.
+        placement.recount()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE compute_virtualmachine")
         cursor.execute("VACUUM ANALYZE compute_deployment")
