@@ -58,9 +58,9 @@ class Host(UUIDModel):
         default=1.0, validators=[MinValueValidator(0.1), MaxValueValidator(8)]
     )
     # What the host's building and active VMs hold. Placement adds to these in the statement
-    # that checks the room (so it reads 16 host rows, not every VM); a VM that fails or is
+    # that checks the room (so it reads one row per host, not every VM); a VM that fails or is
     # deleted gives its share back in the transaction that says so. The VM rows stay the
-    # ledger: reconciliation recounts from them and reports any drift (compute.services).
+    # ledger: reconciliation recounts from them and reports any drift (compute.placement).
     used_vcpus = models.PositiveIntegerField(default=0, editable=False)
     used_ram_gib = models.PositiveIntegerField(default=0, editable=False)
     used_disk_gib = models.PositiveIntegerField(default=0, editable=False)

@@ -595,7 +595,7 @@ def _record_successes(runs: list[JobRun], *, uncancelled: bool = False) -> dict[
     return values
 
 
-def _succeeded(runs: list[JobRun], values: dict[str, Any]) -> dict[str, str]:
+def _mark_succeeded(runs: list[JobRun], values: dict[str, Any]) -> dict[str, str]:
     """The in-memory side of ``_record_successes`` (events go out on commit), and the groups."""
     for run in runs:
         for key, value in values.items():
@@ -621,7 +621,7 @@ def succeed_with(runs: list[JobRun], write: Callable[[], None]) -> dict[str, str
         with transaction.atomic():
             values = _record_successes(runs, uncancelled=True)
             write()
-            return _succeeded(runs, values)
+            return _mark_succeeded(runs, values)
     except NotAll:
         return None
 
@@ -636,7 +636,7 @@ def _succeed_many(runs: list[JobRun]) -> dict[str, str]:
     if len(first) > 1 and len({run.claim for run in first}) == 1:
         try:
             with transaction.atomic():
-                outcomes.update(_succeeded(first, _record_successes(first)))
+                outcomes.update(_mark_succeeded(first, _record_successes(first)))
         except NotAll:
             outcomes.clear()
             alone = runs
