@@ -178,6 +178,7 @@ def reset_compute(world: World) -> None:
     the phases that come first)."""
     from django.db import connection
 
+    from compute import placement
     from compute.drivers import simulated_fleet
 
     with connection.cursor() as cursor:
@@ -186,6 +187,9 @@ def reset_compute(world: World) -> None:
             "portal_job, subscriptions_allocation, portal_auditevent"
         )
         cursor.execute("ANALYZE")
+    # The hosts' used-capacity counters still count the VMs just truncated: recount them
+    # from the (now empty) VM table, or every phase would start on fuller hosts.
+    placement.recount()
     connection.close()
     claim_redis()
     simulated_fleet().reset()
