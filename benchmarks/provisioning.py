@@ -1014,6 +1014,13 @@ def run_workers(args: argparse.Namespace, world: World, submit, env: dict[str, s
 
     latency = []
     if not args.skip_latency:
+        if not throughput:
+            # A server that has served nothing yet prepares its statements and fills its
+            # caches during the first requests, which would be measured as queueing; the
+            # throughput phases warm it otherwise. The rows go with the next reset.
+            for n in range(20 * args.web_processes):
+                submit(900_000 + n, args.per_deployment)
+            submit.done()
         for per_request in [int(x) for x in args.latency_per_request.split(",") if x.strip()]:
             reset_compute(world)
             configure_fleet(delays={"ensure_vm": args.latency_spawn})

@@ -12,8 +12,9 @@ host, however many VMs the cloud runs. The choice is then claimed in one stateme
 UPDATE that adds the VMs to the chosen hosts' counters only where they still fit, locking
 those rows in id order (so concurrent placements cannot deadlock) and re-checking each one
 on its latest version. The locks are held until the caller's transaction commits its VM
-rows. If a host lost its room between reading and claiming, what was claimed is given
-back and placement starts over.
+rows, so callers place last, just before they insert the VMs and commit. If a host lost
+its room between reading and claiming, what was claimed is given back and placement starts
+over.
 
 A VM that fails or is deleted gives its share back (``release``) in the transaction that
 records it. The VM rows stay the ledger: ``recount`` (run by reconciliation) recomputes
@@ -176,7 +177,10 @@ def _claim_sql(count: int) -> str:
     returning the ids it took. On PostgreSQL the rows are locked first, in id order, by a
     sub-select (an UPDATE locks rows in the order it meets them, and two placements meeting
     two hosts in opposite orders would deadlock); a locked row is then re-checked on its
-    latest version (READ COMMITTED). SQLite has one writer at a time and no row locks."""
+    latest version (READ COMMITTED). The lock is the one an UPDATE of non-key columns takes
+    (FOR NO KEY UPDATE): a plain FOR UPDATE would also wait for, and block, every
+    transaction whose new VM rows point at the host (their foreign key check takes a KEY
+    SHARE lock on it). SQLite has one writer at a time and no row locks."""
     q = connection.ops.quote_name
     table = q(Host._meta.db_table)
     case = "CASE " + " ".join([f"WHEN {table}.{q('id')} = %s THEN %s"] * count) + " END"
@@ -188,7 +192,7 @@ def _claim_sql(count: int) -> str:
     ids = ", ".join(["%s"] * count)
     if connection.features.has_select_for_update:
         which = (
-            f"FROM (SELECT {q('id')} FROM {table} WHERE {q('id')} IN ({ids}) ORDER BY {q('id')} FOR UPDATE) "  # noqa: S608
+            f"FROM (SELECT {q('id')} FROM {table} WHERE {q('id')} IN ({ids}) ORDER BY {q('id')} FOR NO KEY UPDATE) "  # noqa: S608
             f"AS locked WHERE {table}.{q('id')} = locked.{q('id')}"
         )
     else:
@@ -274,7 +278,9 @@ def recount() -> list[str]:
     drifted = []
     with transaction.atomic():
         hosts = list(
-            Host.objects.select_for_update().order_by("pk").values("pk", "name", *Host.USED.values())
+            Host.objects.select_for_update(no_key=True)
+            .order_by("pk")
+            .values("pk", "name", *Host.USED.values())
         )
         ledger = {
             row["host_id"]: row

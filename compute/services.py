@@ -233,8 +233,6 @@ def _deployment_write(
     )
     deployment.save(force_insert=True)
     configuration.save(force_insert=True)
-    _reserve_and_place(deployment, vms, demand_per_vm, new_deployment=True)
-    VirtualMachine.objects.bulk_create(vms)
     now = timezone.now()
     group = jobs.new_job(
         kind="deploy",
@@ -263,6 +261,12 @@ def _deployment_write(
         },
     )
     publish_deployment(deployment)
+    # Last, then the VMs and the commit: the reservation locks the subscription's row and
+    # placement the chosen hosts' rows until the transaction ends, and every deployment to
+    # the same hosts waits for them (on PostgreSQL the foreign keys are checked at commit,
+    # so the jobs above may name VMs not inserted yet).
+    _reserve_and_place(deployment, vms, demand_per_vm, new_deployment=True)
+    VirtualMachine.objects.bulk_create(vms)
     return deployment, configuration, vms, group
 
 
@@ -499,12 +503,13 @@ def _scale_out(deployment: Deployment, count: int, actor) -> Job:
         disk_gib=demand_per_vm.disk_gib,
         image=deployment.version.image_name(values),
     )
-    _reserve_and_place(deployment, vms, demand_per_vm)
-    VirtualMachine.objects.bulk_create(vms)
     group = jobs.job_create(
         kind="scale_out", target=deployment, tenant=deployment.tenant, actor=actor, params={"add": count}
     )
     _children(group, vms, "create_vm", actor)
+    # Late, as in deployment_create: the locks it takes are held until the commit.
+    _reserve_and_place(deployment, vms, demand_per_vm)
+    VirtualMachine.objects.bulk_create(vms)
     return group
 
 
