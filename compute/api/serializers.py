@@ -165,30 +165,8 @@ class VmSerializer(serializers.Serializer):
     launched_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
 
-VM_LIST_COLUMNS = (
-    "id",
-    "name",
-    "hostname",
-    "provisioning_state",
-    "power_state",
-    "task_state",
-    "message",
-    "size_name",
-    "vcpus",
-    "ram_gib",
-    "disk_gib",
-    "image",
-    "deployment_id",
-    "deployment__name",
-    "subscription_id",
-    "subscription__name",
-    "created",
-    "launched_at",
-)
-
-
 def vm_list_data(rows: Iterable[dict]) -> list[dict]:
-    """``VmSerializer``'s output for ``values(*VM_LIST_COLUMNS)`` rows, built directly."""
+    """``VmSerializer``'s output for ``compute.selectors.vm_list_page`` rows, built directly."""
     tz = timezone.get_current_timezone()
     return [
         {

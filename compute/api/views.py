@@ -22,7 +22,6 @@ from rest_framework.views import APIView
 
 from compute import selectors
 from compute.api.serializers import (
-    VM_LIST_COLUMNS,
     VM_STATUSES,
     DeploymentDetailSerializer,
     DeploymentSerializer,
@@ -247,6 +246,13 @@ class DeploymentScaleApi(TenantAPIMixin, APIView):
 # --- VMs ---------------------------------------------------------------------------------
 
 
+def _with_total(page: tuple[list[dict], int | None], offset: int) -> tuple[list[dict], int]:
+    """A page whose total is None is empty: past the end (a 404 for any page but the first)
+    or of an empty list."""
+    rows, total = page
+    return rows, offset if total is None else total
+
+
 def _active_job(tenant, target) -> Job | None:
     return selectors.active_jobs_for(tenant=tenant, target_ids=[target.pk]).get(target.pk)
 
@@ -254,9 +260,9 @@ def _active_job(tenant, target) -> Job | None:
 class VmListApi(TenantAPIMixin, PaginatedListMixin, APIView):
     """Your tenant's VMs (not deleted, unless ``?status=deleted``), newest first.
 
-    At most three queries with a token, whatever the page size: the token, the page with its
-    deployment and subscription names (rendered from plain rows), and, for a full page, the
-    total as a count without the joins (cheaper than a window count over every row)."""
+    Two queries with a token, whatever the page size: the token, and the page with its
+    deployment and subscription names and the list's total (``selectors.vm_list_page``: SQL
+    compiled once, rows rendered as plain dicts)."""
 
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=VM_STATUSES, required=False, default="", allow_blank=True)
@@ -270,11 +276,14 @@ class VmListApi(TenantAPIMixin, PaginatedListMixin, APIView):
     @extend_schema(responses=VmSerializer(many=True), parameters=[FilterSerializer])
     def get(self, request):
         filters = query_filters(request, self.FilterSerializer)
-        vms = selectors.vm_list(
-            tenant=self.tenant, include_deleted=filters["status"] == VM.Provisioning.DELETED, **filters
+        paginator = self.pagination_class()
+        rows = paginator.paginate_with(
+            lambda offset, size: _with_total(
+                selectors.vm_list_page(tenant=self.tenant, offset=offset, size=size, **filters), offset
+            ),
+            request,
         )
-        # count() leaves select_related's joins out; a values() query would keep them.
-        return self.paginated(vms.values(*VM_LIST_COLUMNS), vm_list_data, count_queryset=vms)
+        return paginator.get_paginated_response(vm_list_data(rows))
 
 
 class VmDetailApi(TenantAPIMixin, APIView):

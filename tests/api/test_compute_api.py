@@ -17,8 +17,9 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from compute.api.serializers import VM_LIST_COLUMNS, VM_STATUSES, VmSerializer, vm_list_data, vm_status
+from compute.api.serializers import VM_STATUSES, VmSerializer, vm_list_data, vm_status
 from compute.models import Deployment, VirtualMachine
+from compute.selectors import VM_LIST_COLUMNS
 from compute.services import host_register
 from controller.base import PowerState
 from gallery.models import GalleryItemVersion

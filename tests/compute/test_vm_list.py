@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from compute import selectors
 from compute.models import Deployment, ResourceConfiguration, VirtualMachine
-from compute.selectors import VM_ROW_COLUMNS, deployment_choices, vm_rows_page
+from compute.selectors import VM_LIST_COLUMNS, VM_ROW_COLUMNS, deployment_choices, vm_list_page, vm_rows_page
 from gallery.models import VMSize
 from portal.tenancy import SESSION_KEY as TENANT_SESSION_KEY
 from tenants.models import Role, Tenant
@@ -188,6 +188,39 @@ def test_the_compiled_page_query_returns_what_the_orm_returns(acme, acme_vms, mo
     live = VM.objects.filter(tenant=acme).exclude(provisioning_state="deleted")
     assert total == (live.filter(selectors._status_filter(status)) if status else live).count()
     assert version[0] == 12  # live deployments
+
+
+@pytest.mark.parametrize("status", ["", "running", "building", "error", "deleted", "shutting_down"])
+def test_the_compiled_api_page_returns_what_the_orm_returns(acme, acme_vms, monkeypatch, status):
+    gone = VM.objects.filter(tenant=acme).order_by("name").values_list("pk", flat=True)[:2]
+    VM.objects.filter(pk__in=list(gone)).update(provisioning_state="deleted")
+
+    def pages():
+        return [
+            vm_list_page(tenant=acme, offset=offset, size=30, status=status, **filters)
+            for offset in (0, 5, 1000)
+            for filters in ({}, {"deployment": acme_vms[2].pk})
+        ]
+
+    compiled = pages()
+    monkeypatch.setattr(selectors, "compile_once", lambda *args, **kwargs: None)
+    assert pages() == compiled
+    rows, total = compiled[2]  # from the 6th row, no deployment filter
+    listed = VM.objects.filter(tenant=acme)
+    listed = (
+        listed.filter(provisioning_state="deleted")
+        if status == "deleted"
+        else listed.exclude(provisioning_state="deleted")
+    )
+    if status:
+        listed = listed.filter(selectors._status_filter(status))
+    n = listed.count()
+    assert total == (n if n > 5 else None)  # an empty page cannot tell
+    assert [row["id"] for row in rows] == list(
+        listed.order_by("-created", "name").values_list("pk", flat=True)[5:35]
+    )
+    assert all(set(row) == set(VM_LIST_COLUMNS) for row in rows)
+    assert compiled[4] == ([], None)  # past the end: no row to tell the total
 
 
 def test_a_search_lists_through_the_orm_what_the_filter_matches(acme, acme_vms):
