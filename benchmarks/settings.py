@@ -68,9 +68,11 @@ def _connection_mode() -> str:
     return "pool"
 
 
-# How the server holds its database connections: a pool (the project's default with
-# PostgreSQL), a connection per request, or "persistent", one per thread (CONN_MAX_AGE > 0),
-# to compare. Requests run on the web process's WEB_THREADS threads (portal.asgi).
+# How the server holds its database connections. Django's ASGI handler runs every request's
+# sync code in a thread of its own, and connections are per thread: persistent connections
+# (CONN_MAX_AGE > 0, the project's default) are never reused there and pile up until
+# PostgreSQL refuses new clients. Django's advice for ASGI is a connection pool (psycopg-pool,
+# Django 5.1+) or no persistence at all; "persistent" keeps the project's setting, to show it.
 BENCH_DB_CONNECTIONS = _connection_mode()
 if BENCH_DB_CONNECTIONS == "pool":
     DATABASES = {

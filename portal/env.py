@@ -87,9 +87,9 @@ def database_from_url(url: str, *, base_dir: os.PathLike | str) -> dict:
         conn_max_age = int(options.pop("conn_max_age", 60))
         pool_size = int(options.pop("pool_size", os.environ.get("DATABASE_POOL_SIZE", "10")))
         if pool_size > 0:
-            # Requests and jobs run on threads (WEB_THREADS, the worker's concurrency), and
-            # per-thread persistent connections (CONN_MAX_AGE > 0) would keep one open per
-            # thread, busy or not. A process-wide psycopg pool hands connections back instead.
+            # Under ASGI every request runs in a fresh thread, so per-thread persistent
+            # connections (CONN_MAX_AGE > 0) are never reused and pile up until PostgreSQL
+            # refuses clients. A process-wide psycopg pool hands connections back instead.
             options["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": 10}
             conn_max_age = 0
         prepare = options.pop("prepare_threshold", os.environ.get("DATABASE_PREPARE_THRESHOLD", "5"))

@@ -92,10 +92,6 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": database_from_url(env_str("DATABASE_URL", "sqlite:///db.sqlite3"), base_dir=BASE_DIR)}
-
-# HTTP requests one web process serves at once, each on a thread of its own (portal.asgi).
-# More threads than pooled database connections would only queue for a connection.
-WEB_THREADS = env_int("WEB_THREADS", 10)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "tenants.User"
