@@ -92,14 +92,18 @@ def database_from_url(url: str, *, base_dir: os.PathLike | str) -> dict:
             # refuses clients. A process-wide psycopg pool hands connections back instead.
             options["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": 10}
             conn_max_age = 0
-        prepare = options.pop("prepare_threshold", os.environ.get("DATABASE_PREPARE_THRESHOLD", "5"))
+        prepare = options.pop("prepare_threshold", os.environ.get("DATABASE_PREPARE_THRESHOLD", "off"))
         if prepare.strip().lower() not in _FALSE | {"none"}:
-            # Prepared statements: a query run more than this many times on a connection is
-            # parsed and planned once, not on every call. Planning was about half of what
-            # PostgreSQL spent on a deploy call (joins such as the gallery version's cost more
-            # to plan than to run). They need server-side parameter binding, which Django
-            # leaves off by default for the sake of PgBouncer's transaction mode before 1.21:
-            # behind such a pooler, set DATABASE_PREPARE_THRESHOLD=off.
+            # Prepared statements, opt-in: a query run more than this many times on a
+            # connection is parsed once and, once PostgreSQL settles on a generic plan, not
+            # planned again. Planning was about half of what PostgreSQL spent on a deploy call
+            # (6.2 -> 3.3 ms of its CPU per 2-VM call, benchmarks/provisioning.py). Not the
+            # default: a generic plan is chosen for the average tenant, and for a tenant far
+            # larger than the rest it can be the wrong one. The API's VM list page for a
+            # tenant with 5,000 of 50,000 VMs joined all 5,000 rows before sorting (9.6 ms)
+            # where the plan for that tenant reads 50 rows from an index (3.5 ms,
+            # benchmarks/vm_list.py). Needs server-side parameter binding, which PgBouncer's
+            # transaction mode does not support before 1.21.
             try:
                 options["prepare_threshold"] = int(prepare)
             except ValueError:

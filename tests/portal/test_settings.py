@@ -119,18 +119,24 @@ def test_database_url_reads_postgres_with_options():
         "cloudstamp",
     )
     assert db["CONN_MAX_AGE"] == 0
-    assert db["OPTIONS"] == {"sslmode": "require", "server_side_binding": True, "prepare_threshold": 5}
+    assert db["OPTIONS"] == {"sslmode": "require"}
 
 
-@pytest.mark.parametrize("off", ["off", "0", "none", "false"])
-def test_prepared_statements_can_be_turned_off_for_a_transaction_pooler(monkeypatch, off):
-    monkeypatch.setenv("DATABASE_PREPARE_THRESHOLD", off)
+@pytest.mark.parametrize("off", [None, "off", "0", "none", "false"])
+def test_prepared_statements_are_opt_in(monkeypatch, off):
+    if off is None:
+        monkeypatch.delenv("DATABASE_PREPARE_THRESHOLD", raising=False)
+    else:
+        monkeypatch.setenv("DATABASE_PREPARE_THRESHOLD", off)
     db = database_from_url("postgres://app@db/cloudstamp?conn_max_age=0", base_dir="/srv/cs")
     assert db["OPTIONS"] == {}
     db = database_from_url(
         "postgres://app@db/cloudstamp?conn_max_age=0&prepare_threshold=2", base_dir="/srv/cs"
     )
     assert db["OPTIONS"] == {"server_side_binding": True, "prepare_threshold": 2}
+    monkeypatch.setenv("DATABASE_PREPARE_THRESHOLD", "5")
+    db = database_from_url("postgres://app@db/cloudstamp?conn_max_age=0", base_dir="/srv/cs")
+    assert db["OPTIONS"] == {"server_side_binding": True, "prepare_threshold": 5}
 
 
 def test_a_prepare_threshold_that_is_not_a_number_is_refused(monkeypatch):
