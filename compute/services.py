@@ -263,8 +263,8 @@ def _deployment_write(
     publish_deployment(deployment)
     # Last, then the VMs and the commit: the reservation locks the subscription's row and
     # placement the chosen hosts' rows until the transaction ends, and every deployment to
-    # the same hosts waits for them (on PostgreSQL the foreign keys are checked at commit,
-    # so the jobs above may name VMs not inserted yet).
+    # the same hosts waits for them. (The jobs above name their VMs by id, not by a foreign
+    # key, so they may go in first.)
     _reserve_and_place(deployment, vms, demand_per_vm, new_deployment=True)
     VirtualMachine.objects.bulk_create(vms)
     return deployment, configuration, vms, group
