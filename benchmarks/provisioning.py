@@ -472,6 +472,55 @@ def _failed_jobs() -> int:
     return Job.objects.filter(state=Job.State.FAILED).count()
 
 
+# Which part of the system a process is, by its command line (``/proc/<pid>/cmdline``).
+_CPU_GROUPS = (
+    ("web", ("uvicorn", "multiprocessing.spawn")),  # the server and its worker processes
+    ("workers", ("celery",)),
+    ("postgres", ("postgres:",)),
+    ("redis", ("redis-server",)),
+)
+
+
+def _cpu_by_group() -> dict[str, float] | None:
+    """CPU seconds used so far by each group of live processes (this one is "benchmark"), or
+    None without a Linux ``/proc``."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = defaultdict(float)
+    me = str(os.getpid())
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        group = "benchmark" if entry.name == me else None
+        for name, marks in _CPU_GROUPS:
+            if group is None and any(mark in command for mark in marks):
+                group = name
+        if group is not None:
+            used[group] += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return dict(used)
+
+
+@contextlib.contextmanager
+def cpu_sampled(into: dict) -> Iterator[None]:
+    """Fills ``into`` with the cores each group kept busy while the block ran (CPU seconds
+    over wall seconds): with the verdict, it tells an overloaded machine from a slow part."""
+    before, started = _cpu_by_group(), time.monotonic()
+    yield
+    after, elapsed = _cpu_by_group(), time.monotonic() - started
+    if before is None or after is None or elapsed <= 0:
+        return
+    for group, seconds in after.items():
+        # A process that started during the block counts from zero; one that ended is missed.
+        into[group] = round(max(seconds - before.get(group, 0.0), 0.0) / elapsed, 2)
+
+
 def measure_latency(
     submit,
     *,
@@ -510,8 +559,9 @@ def measure_latency(
         finally:
             submit.done()
 
+    cores: dict[str, float] = {}
     # Enough threads that a slow call does not hold up the next request's due time.
-    with ThreadPoolExecutor(submitters) as pool:
+    with cpu_sampled(cores), ThreadPoolExecutor(submitters) as pool:
         for future in [pool.submit(drive) for _ in range(submitters)]:
             future.result()
     total = requests * per_request
@@ -542,6 +592,8 @@ def measure_latency(
         "max_ms": round(1000 * latencies[-1], 1) if latencies else None,
         "driver_late_p99_ms": round(1000 * _pct(lateness, 99), 1),
         "failed_jobs": _failed_jobs(),
+        # Cores busy while the requests were offered, by part (web, workers, postgres, ...).
+        "cpu_cores": cores,
     }
 
 
@@ -842,6 +894,7 @@ def print_report(result: dict) -> None:
             f"p95 {latency['p95_ms']:.0f} ms, p99 {latency['p99_ms']:.0f} ms, max {_fmt(latency['max_ms'], '.0f')} ms "
             f"over {latency['measured_vms']} VMs; {_fmt(latency['completed_vms_per_s'], '.0f')} VMs/s completed "
             f"(driver late p99 {latency['driver_late_p99_ms']:.0f} ms)"
+            + _cores_text(latency.get("cpu_cores"))
         )
     profile = result.get("profile")
     if profile:
@@ -869,6 +922,13 @@ def print_report(result: dict) -> None:
     print()
     for line in result["verdicts"]:
         print(line)
+
+
+def _cores_text(cores: dict | None) -> str:
+    if not cores:
+        return ""
+    busy = ", ".join(f"{group} {value:.2f}" for group, value in sorted(cores.items(), key=lambda kv: -kv[1]))
+    return f"; cores busy while offered: {busy} (of {os.cpu_count()})"
 
 
 def _api_label(meta: dict) -> str:
@@ -950,6 +1010,11 @@ def main(argv: list[str] | None = None) -> int:
             f"calls/s) with a {args.latency_spawn * 1000:g} ms spawn (target <= {P99_TARGET_MS:.0f} ms)"
             + (
                 f"; overloaded: {run['completed_vms_per_s']:g} VMs/s completed, so queues grew all along"
+                + (
+                    f" ({sum(run['cpu_cores'].values()):.1f} of {os.cpu_count()} cores busy)"
+                    if run.get("cpu_cores")
+                    else ""
+                )
                 if overloaded
                 else ""
             )

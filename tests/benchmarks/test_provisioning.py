@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -91,6 +92,7 @@ def test_the_provisioning_benchmark_runs_end_to_end_at_a_tiny_scale(backends, tm
         assert run["states"] == {"active": 10}
         # With a 200 ms spawn no VM can be running sooner than that after its request.
         assert 200 <= run["p50_ms"] <= run["p99_ms"]
+        assert run["cpu_cores"]["workers"] > 0 and run["cpu_cores"]["web"] > 0
     profile = report["profile"]
     assert profile["outcomes"] == {"succeeded": 10}
     assert profile["per_job"]["queries"] > 0
@@ -108,3 +110,16 @@ def test_the_query_kinds_name_the_verb_and_the_table():
         _query_kind('SELECT "a"."id" FROM "portal_job" WHERE x FOR UPDATE') == "SELECT FOR UPDATE portal_job"
     )
     assert _query_kind("COMMIT") == "COMMIT"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_the_cpu_sampler_counts_the_cores_each_part_kept_busy():
+    from benchmarks.provisioning import cpu_sampled
+
+    cores: dict = {}
+    with cpu_sampled(cores):
+        deadline = time.process_time() + 0.3
+        while time.process_time() < deadline:  # one core, busy
+            pass
+    assert 0.5 <= cores["benchmark"] <= 1.2
+    assert set(cores) <= {"benchmark", "web", "workers", "postgres", "redis"}
