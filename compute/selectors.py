@@ -110,28 +110,17 @@ def vm_rows_page(
     (``portal.compiled``): building and compiling the query through the ORM took about
     0.6 ms of Python a request, more than PostgreSQL needs to run it (benchmarks/vm_list.py).
     tests/compute/test_vm_list.py keeps both paths equal."""
-    connection = connections[router.db_for_read(VM)]
-    compiled = None
-    if not search:  # ``icontains`` wraps its value in the SQL's parameter: not a stand-in
-
-        def build(tenant, deployment=None):
-            return _vm_page_query(tenant=tenant, order=order, status=status, deployment=deployment)
-
-        stand_ins = {"tenant": StandIn(_STAND_IN_TENANT, VM._meta.get_field("tenant"))}
-        if deployment is not None:
-            stand_ins["deployment"] = StandIn(_STAND_IN_DEPLOYMENT, VM._meta.get_field("deployment"))
-        key = ("vm_rows_page", status, deployment is not None, tuple(order))
-        compiled = compile_once(key, connection, build, stand_ins, suffix=" LIMIT %s OFFSET %s")
-    if compiled is None:
-        query = _vm_page_query(
-            tenant=tenant, order=order, search=search, status=status, deployment=deployment
-        )
-        rows = list(query.using(connection.alias)[offset : offset + size])
-    else:
-        values = {"tenant": getattr(tenant, "pk", tenant)}
-        if deployment is not None:
-            values["deployment"] = getattr(deployment, "pk", deployment)
-        rows = compiled.fetch(connection, values, extra=(size, offset))
+    rows = _vm_page_rows(
+        ("vm_rows_page", status, tuple(order)),
+        lambda tenant, deployment=None, search="": _vm_page_query(
+            tenant=tenant, order=order, status=status, deployment=deployment, search=search
+        ),
+        tenant=tenant,
+        deployment=deployment,
+        search=search,
+        offset=offset,
+        size=size,
+    )
     version = (rows[0][_LIVE_DEPLOYMENTS], rows[0][_DEPLOYMENTS_CHANGED]) if rows else None
     for row in rows:
         del row[_LIVE_DEPLOYMENTS], row[_DEPLOYMENTS_CHANGED]
@@ -184,27 +173,42 @@ def vm_list_page(
     (``portal.compiled``), as ``vm_rows_page`` does for the page: building and compiling the
     page and its count through the ORM was a quarter of the API list's Python (about 1 ms a
     request, benchmarks/vm_list.py). tests/compute/test_vm_list.py keeps both paths equal."""
+    rows = _vm_page_rows(
+        ("vm_list_page", status),
+        lambda tenant, deployment=None, search="": _vm_list_page_query(
+            tenant=tenant, status=status, deployment=deployment, search=search
+        ),
+        tenant=tenant,
+        deployment=deployment,
+        search=search,
+        offset=offset,
+        size=size,
+    )
+    return pop_total(rows)
+
+
+def _vm_page_rows(
+    key: tuple, query, *, tenant, deployment, search: str, offset: int, size: int
+) -> list[dict]:
+    """The rows from ``offset`` of ``query(tenant=, deployment=, search=)``, a ``values()``
+    query of the tenant's VMs: without a search through its SQL compiled once per ``key``
+    and deployment filter (``portal.compiled``), through the ORM otherwise."""
     connection = connections[router.db_for_read(VM)]
     compiled = None
     if not search:  # ``icontains`` wraps its value in the SQL's parameter: not a stand-in
-
-        def build(tenant, deployment=None):
-            return _vm_list_page_query(tenant=tenant, status=status, deployment=deployment)
-
         stand_ins = {"tenant": StandIn(_STAND_IN_TENANT, VM._meta.get_field("tenant"))}
         if deployment is not None:
             stand_ins["deployment"] = StandIn(_STAND_IN_DEPLOYMENT, VM._meta.get_field("deployment"))
-        key = ("vm_list_page", status, deployment is not None)
-        compiled = compile_once(key, connection, build, stand_ins, suffix=" LIMIT %s OFFSET %s")
+        compiled = compile_once(
+            (*key, deployment is not None), connection, query, stand_ins, suffix=" LIMIT %s OFFSET %s"
+        )
     if compiled is None:
-        query = _vm_list_page_query(tenant=tenant, status=status, deployment=deployment, search=search)
-        rows = list(query.using(connection.alias)[offset : offset + size])
-    else:
-        values = {"tenant": getattr(tenant, "pk", tenant)}
-        if deployment is not None:
-            values["deployment"] = getattr(deployment, "pk", deployment)
-        rows = compiled.fetch(connection, values, extra=(size, offset))
-    return pop_total(rows)
+        rows = query(tenant=tenant, deployment=deployment, search=search)
+        return list(rows.using(connection.alias)[offset : offset + size])
+    values = {"tenant": getattr(tenant, "pk", tenant)}
+    if deployment is not None:
+        values["deployment"] = getattr(deployment, "pk", deployment)
+    return compiled.fetch(connection, values, extra=(size, offset))
 
 
 # Ids no tenant or deployment has: the compiled SQL's stand-ins (portal.compiled).
