@@ -499,9 +499,7 @@ def _cpu_by_group() -> dict[str, float] | None:
         except OSError:  # gone meanwhile
             continue
         group = "benchmark" if entry.name == me else None
-        for name, marks in _CPU_GROUPS:
-            if group is None and any(mark in command for mark in marks):
-                group = name
+        group = group or next((name for name, marks in _CPU_GROUPS if any(m in command for m in marks)), None)
         if group is not None:
             used[group] += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
     return dict(used)

@@ -246,13 +246,6 @@ class DeploymentScaleApi(TenantAPIMixin, APIView):
 # --- VMs ---------------------------------------------------------------------------------
 
 
-def _with_total(page: tuple[list[dict], int | None], offset: int) -> tuple[list[dict], int]:
-    """A page whose total is None is empty: past the end (a 404 for any page but the first)
-    or of an empty list."""
-    rows, total = page
-    return rows, offset if total is None else total
-
-
 def _active_job(tenant, target) -> Job | None:
     return selectors.active_jobs_for(tenant=tenant, target_ids=[target.pk]).get(target.pk)
 
@@ -278,8 +271,8 @@ class VmListApi(TenantAPIMixin, PaginatedListMixin, APIView):
         filters = query_filters(request, self.FilterSerializer)
         paginator = self.pagination_class()
         rows = paginator.paginate_with(
-            lambda offset, size: _with_total(
-                selectors.vm_list_page(tenant=self.tenant, offset=offset, size=size, **filters), offset
+            lambda offset, size: selectors.vm_list_page(
+                tenant=self.tenant, offset=offset, size=size, **filters
             ),
             request,
         )

@@ -77,7 +77,7 @@ class PaginatedListMixin:
 
     pagination_class = PortalPagination
 
-    def paginated(self, queryset, to_data: Callable[[list], Iterable[Any]], count_queryset=None) -> Response:
+    def paginated(self, queryset, to_data: Callable[[list], Iterable[Any]]) -> Response:
         paginator = self.pagination_class()
-        rows = paginator.paginate_queryset(queryset, self.request, view=self, count_queryset=count_queryset)
+        rows = paginator.paginate_queryset(queryset, self.request, view=self)
         return paginator.get_paginated_response(list(to_data(rows)))

@@ -31,16 +31,14 @@ def _counts_in_window(queryset) -> bool:
     return queryset._iterable_class is ModelIterable
 
 
-def _fetch_page(queryset, offset: int, size: int, count_queryset=None) -> tuple[list, int]:
+def _fetch_page(queryset, offset: int, size: int) -> tuple[list, int]:
     """The rows from ``offset`` on and the total, in one query where it can.
 
-    With ``count_queryset`` (the list's rows without their joins, for a large list) the
-    total is its own ``COUNT(*)`` instead of a window: ``COUNT(*) OVER ()`` makes the
-    database read and join every matching row before LIMIT applies (about 44 ms for a
-    tenant's 5,000 VMs), where the page alone reads its rows from an index and a join-free
-    count is an index-only scan (about 5 ms together, benchmarks/vm_list.py). One more round
-    trip, paid only by a full page (or one past the first)."""
-    if count_queryset is None and _counts_in_window(queryset):
+    The window count suits small lists: ``COUNT(*) OVER ()`` makes the database read and
+    join every matching row before LIMIT applies (about 44 ms for a tenant's 5,000 VMs). A
+    large list fetches its pages its own way, with the total as a join-free scalar count
+    (``portal.pagination.total_of``, ``compute.selectors.vm_list_page``)."""
+    if _counts_in_window(queryset):
         rows = list(queryset.annotate(**{_TOTAL: Window(Count("pk"))})[offset : offset + size])
         if not rows:
             return rows, 0
@@ -52,7 +50,7 @@ def _fetch_page(queryset, offset: int, size: int, count_queryset=None) -> tuple[
     rows = list(queryset[offset : offset + size])
     if len(rows) < size and (rows or not offset):  # the last page tells its own total
         return rows, offset + len(rows)
-    return rows, (queryset if count_queryset is None else count_queryset).count()
+    return rows, queryset.count()
 
 
 class PortalPagination(PageNumberPagination):
@@ -67,24 +65,25 @@ class PortalPagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
 
-    def paginate_queryset(self, queryset, request, view=None, count_queryset=None) -> list | None:
-        """``count_queryset``: count the total with it, separately (see ``_fetch_page``)."""
-        return self.paginate_with(
-            lambda offset, size: _fetch_page(queryset, offset, size, count_queryset), request
-        )
+    def paginate_queryset(self, queryset, request, view=None) -> list | None:
+        return self.paginate_with(lambda offset, size: _fetch_page(queryset, offset, size), request)
 
-    def paginate_with(self, fetch: Callable[[int, int], tuple[list, int]], request) -> list | None:
+    def paginate_with(self, fetch: Callable[[int, int], tuple[list, int | None]], request) -> list | None:
         """Paginate what ``fetch(offset, size)`` returns, the page's rows and the total count:
-        for a list that fetches its pages its own way (``subscription_rows_page``)."""
+        for a list that fetches its pages its own way (``subscription_rows_page``,
+        ``vm_list_page``). A total of None comes with an empty page, which cannot tell it:
+        past the end (a 404 for any page but the first) or of an empty list."""
         self.request = request
         size = self.get_page_size(request)
         if not size:
             return None
         number = self._page_number(request)
-        rows, count = fetch((number - 1) * size, size)
+        offset = (number - 1) * size
+        rows, count = fetch(offset, size)
         if not rows and number > 1:
             raise NotFound("Invalid page.")
-        self.count, self.number, self.size = count, number, size
+        self.count = offset if count is None else count
+        self.number, self.size = number, size
         return rows
 
     def _page_number(self, request) -> int:

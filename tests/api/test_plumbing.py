@@ -115,6 +115,12 @@ def test_pagination_can_page_what_a_fetch_function_returns():
     assert "page=2" in paginator.get_previous_link()
     with pytest.raises(NotFound):
         paginator.paginate_with(lambda offset, size: ([], 10), request)
+    # An empty page cannot tell the total (None): past the end it is a 404, on page 1 zero.
+    with pytest.raises(NotFound):
+        paginator.paginate_with(lambda offset, size: ([], None), request)
+    first = Request(APIRequestFactory().get("/x/", {"page_size": 4}))
+    assert paginator.paginate_with(lambda offset, size: ([], None), first) == []
+    assert paginator.count == 0
 
 
 @pytest.mark.django_db
